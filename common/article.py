@@ -1,0 +1,152 @@
+"""The article wire format: the one definition that the HTTP service and the consumer group share.
+
+A Kafka message value is a UTF-8 JSON object matching :class:`Article`. The same rules apply whether
+the message came from ``POST /articles`` or from ``kafka-console-producer`` (no key).
+"""
+
+import hashlib
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+DEFAULT_MAX_ARTICLE_BYTES = 1_000_000
+"""Default bound on the UTF-8 size of ``content`` (the ``MAX_ARTICLE_BYTES`` setting)."""
+
+MAX_PUBLICATION_CHARS = 200
+MAX_ID_CHARS = 200
+
+_WHITESPACE = re.compile(r"\s+")
+
+StrictText = Annotated[str, Field(strict=True)]
+
+
+def normalize_publication(name: str) -> str:
+    """Trim and collapse inner whitespace, so ``" CNN \\n (Web  News)"`` and ``"CNN (Web News)"`` are one."""
+    return _WHITESPACE.sub(" ", name).strip()
+
+
+class Article(BaseModel):
+    """One news article as it travels through Kafka (the message value, JSON)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "publication": "Reuters",
+                    "title": "Fed holds rates steady",
+                    "content": "WASHINGTON (Reuters) - The Federal Reserve left interest rates unchanged...",
+                    "url": "https://www.reuters.com/article/us-usa-fed-idUSKBN1",
+                    "published_at": "2020-07-20",
+                }
+            ]
+        },
+    )
+
+    publication: StrictText = Field(
+        description="Publication name; trimmed, inner whitespace collapsed; 1 to 200 characters.",
+        examples=["Reuters"],
+    )
+    content: StrictText = Field(
+        description="Article body; non-empty; at most MAX_ARTICLE_BYTES bytes of UTF-8 (default 1 MB).",
+    )
+    title: StrictText | None = Field(default=None, description="Headline (not analysed).")
+    url: StrictText | None = Field(default=None, description="Canonical URL; part of the derived article id.")
+    published_at: datetime | None = Field(
+        default=None,
+        description="ISO 8601 date or date-time; no zone means UTC. The event time that picks the window; "
+        "when absent, the Kafka record timestamp is used.",
+    )
+    id: StrictText | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="Client-chosen article id (at most 200 characters); derived when absent.",
+    )
+
+    @field_validator("publication")
+    @classmethod
+    def _normalize_publication(cls, value: str) -> str:
+        name = normalize_publication(value)
+        if not name:
+            raise ValueError("must not be empty or only whitespace")
+        if len(name) > MAX_PUBLICATION_CHARS:
+            raise ValueError(f"must be at most {MAX_PUBLICATION_CHARS} characters")
+        return name
+
+    @field_validator("content")
+    @classmethod
+    def _check_content(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        limit = (info.context or {}).get("max_article_bytes", DEFAULT_MAX_ARTICLE_BYTES)
+        if len(value) > limit or len(value.encode("utf-8")) > limit:
+            raise ValueError(f"must be at most {limit} bytes of UTF-8")
+        return value
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _date_means_midnight(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        return value
+
+    @field_validator("published_at")
+    @classmethod
+    def _no_zone_means_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @property
+    def article_id(self) -> str:
+        """``id`` when given, else a stable hash of the publication and the url (or the content)."""
+        return self.id if self.id is not None else derive_article_id(self.publication, self.url, self.content)
+
+
+def derive_article_id(publication: str, url: str | None, content: str) -> str:
+    """Stable across processes and machines (sha256, never Python's ``hash()``)."""
+    source = f"url\x1f{url}" if url else f"content\x1f{content}"
+    digest = hashlib.sha256(f"{normalize_publication(publication)}\x1f{source}".encode()).hexdigest()
+    return digest[:32]
+
+
+class InvalidArticle(ValueError):
+    """A message that is not a valid article; ``reason`` names the field and the problem."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad field and its problem, e.g. ``content: Field required``."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def parse_article(value: bytes | None, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Article:
+    """Decode one Kafka message value; raise :class:`InvalidArticle` with the reason when it is not valid."""
+    if value is None:
+        raise InvalidArticle("empty message: the value is null (a tombstone), expected a JSON object")
+    # The JSON envelope may hold a little more than the content itself; anything far larger is rejected
+    # before parsing so a huge message cannot cost much memory.
+    if len(value) > max_article_bytes * 6 + 64_000:
+        raise InvalidArticle(f"message too large: {len(value)} bytes")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidArticle(f"not UTF-8: {error}") from None
+    try:
+        return Article.model_validate_json(text, context={"max_article_bytes": max_article_bytes})
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise InvalidArticle(f"not JSON: {error.errors()[0]['msg']}") from None
+        if any(item["type"] == "model_type" for item in error.errors()):
+            raise InvalidArticle("not a JSON object") from None
+        raise InvalidArticle(describe_validation_error(error)) from None

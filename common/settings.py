@@ -1,0 +1,64 @@
+"""Settings both services read. Each setting is declared once, with its default, its environment variable
+(the field name in upper case) and a one-line meaning; ``python -m common.settings`` prints the README table.
+"""
+
+import os
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.article import DEFAULT_MAX_ARTICLE_BYTES
+from common.durations import Duration
+
+
+class SinkKind(StrEnum):
+    FIRESTORE = "firestore"
+    SQLITE = "sqlite"
+
+
+def default_sink() -> SinkKind:
+    """Firestore when an emulator or Google credentials are configured, else the embedded SQLite file."""
+    configured = os.environ.get("FIRESTORE_EMULATOR_HOST") or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    return SinkKind.FIRESTORE if configured else SinkKind.SQLITE
+
+
+class CommonSettings(BaseSettings):
+    """Kafka, sink and counting settings shared by the HTTP service and the consumer group."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    kafka_topic: str = Field("articles", description="Topic the articles are published to and consumed from.")
+    kafka_dlq_topic: str = Field(
+        "articles.dlq", description="Dead-letter topic for messages that are not valid articles."
+    )
+    kafka_group_id: str = Field(
+        "newscounts", description="Consumer group id; also part of the offset keys stored in the sink."
+    )
+    sink: SinkKind = Field(
+        default_factory=default_sink,
+        description="Where counts live: `firestore` or `sqlite` (default: `firestore` when "
+        "FIRESTORE_EMULATOR_HOST or GOOGLE_APPLICATION_CREDENTIALS is set, else `sqlite`).",
+    )
+    sqlite_path: Path = Field(Path("data/newscounts.sqlite3"), description="SQLite database file (SINK=sqlite).")
+    firestore_project: str = Field(
+        "newscounts-dev", description="Google Cloud project id of the Firestore database (SINK=firestore)."
+    )
+    firestore_database: str = Field("(default)", description="Firestore database id (SINK=firestore).")
+    window: Duration = Field(
+        timedelta(hours=1), description="Tumbling window size, aligned to the UTC epoch (e.g. 30s, 5m, 1h, 1d)."
+    )
+    max_article_bytes: int = Field(
+        DEFAULT_MAX_ARTICLE_BYTES, gt=0, description="Largest accepted article `content`, in UTF-8 bytes."
+    )
+
+    @model_validator(mode="after")
+    def _window_is_whole_seconds(self) -> "CommonSettings":
+        if self.window.total_seconds() != int(self.window.total_seconds()):
+            raise ValueError("WINDOW must be a whole number of seconds, e.g. 30s, 5m, 1h")
+        return self
