@@ -29,6 +29,13 @@ class SinkFenced(SinkError):
     """The partition's offset changed since the lease was read: another worker owns it. Nothing was written."""
 
 
+class SinkFlushTooLarge(SinkError):
+    """The flush does not fit in one atomic write (Firestore: 10 MiB per commit). Nothing was written.
+
+    Splitting it would break atomicity, so the writer must bound its pending state and flush sooner.
+    """
+
+
 @dataclass(frozen=True)
 class OffsetLease:
     """A partition's stored next offset and the version token that fences writers.
