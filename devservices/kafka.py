@@ -1,0 +1,251 @@
+"""A single-node Apache Kafka 4 broker (KRaft, combined broker + controller) run from Maven Central jars.
+
+``mvn dependency:copy-dependencies`` resolves ``devservices/pom.xml`` into ``.cache/kafka/jars`` once; each
+broker instance then gets its own data directory, formatted with ``kafka.tools.StorageTool`` and started with
+``java -cp 'jars/*' kafka.Kafka``. Tests start private instances on other ports through the same class.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from devservices.paths import cache_dir, log_dir, state_dir
+from devservices.prereqs import require, require_java
+from devservices.process import pid_alive, port_open, stop_process_group
+
+POM = Path(__file__).with_name("pom.xml")
+
+_LOG4J = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.log.file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+"""
+
+
+def jars_dir() -> Path:
+    return cache_dir() / "kafka" / "jars"
+
+
+def ensure_jars(progress: bool = True) -> Path:
+    """Resolve the broker jars with Maven into the cache (once; later calls return at once)."""
+    jars = jars_dir()
+    if jars.is_dir() and any(jars.glob("kafka_2.13-*.jar")) and any(jars.glob("log4j-slf4j*-impl-*.jar")):
+        return jars
+    mvn = require("mvn")
+    require_java()
+    if progress:
+        print(f"Fetching the Apache Kafka broker jars from Maven Central into {jars} (first run only, ~55 MB)...")
+    started = time.monotonic()
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={jars}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Maven could not resolve the Kafka jars (exit {result.returncode}). Check that Maven Central is "
+            f"reachable; Maven said:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    if progress:
+        size = sum(path.stat().st_size for path in jars.glob("*.jar")) / 1e6
+        print(f"Fetched {len(list(jars.glob('*.jar')))} jars ({size:.0f} MB) in {time.monotonic() - started:.0f}s.")
+    return jars
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """One local broker: its ports, and the folder holding its data, config and pid."""
+
+    name: str = "kafka"
+    port: int = 9092
+    controller_port: int = 9093
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def home(self) -> Path:
+        return cache_dir() / "kafka" / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return log_dir() / f"{self.name}.log"
+
+    @property
+    def _state_file(self) -> Path:
+        return state_dir() / f"{self.name}.json"
+
+    def running_pid(self) -> int | None:
+        """The pid of this broker if its pid file names a live process."""
+        try:
+            pid = int(json.loads(self._state_file.read_text())["pid"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def _write_config(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        config = self.home / "server.properties"
+        lines = [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={self.home / 'data'}",
+            "num.partitions=16",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "group.consumer.heartbeat.interval.ms=1000",
+            "group.consumer.min.heartbeat.interval.ms=500",
+            "group.consumer.session.timeout.ms=10000",
+            "group.consumer.min.session.timeout.ms=5000",
+            "auto.create.topics.enable=false",
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        (self.home / "log4j2.properties").write_text(_LOG4J)
+        return config
+
+    def start(self, timeout: float = 60.0) -> int:
+        """Format storage on first use, start the broker in the background, wait until it answers."""
+        if pid := self.running_pid():
+            raise RuntimeError(
+                f"Kafka broker '{self.name}' is already running (pid {pid}) on {self.bootstrap}; "
+                "stop it with `python -m devservices kafka stop`"
+            )
+        if port_open(self.port) or port_open(self.controller_port):
+            raise RuntimeError(
+                f"port {self.port} or {self.controller_port} is already in use by another program; "
+                "stop it or choose other ports (--port/--controller-port)"
+            )
+        java = require_java()
+        classpath = f"{ensure_jars()}/*"
+        config = self._write_config()
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = subprocess.run(
+                [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            subprocess.run(
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        log = self.log_file.open("ab")
+        process = subprocess.Popen(
+            [
+                java,
+                "-Xmx512m",
+                "-Xms256m",
+                "-XX:+UseG1GC",
+                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                f"-Dkafka.log.file={self.log_file}",
+                f"-Dkafka.logs.dir={log_dir()}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._state_file.write_text(json.dumps({"pid": process.pid, "bootstrap": self.bootstrap}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self._state_file.unlink(missing_ok=True)
+                raise RuntimeError(f"the Kafka broker exited with code {process.returncode}; see {self.log_file}")
+            if self.answers(timeout=1.0):
+                return process.pid
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        """True when the broker answers a metadata request."""
+        return broker_answers(self.bootstrap, timeout)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after ``timeout``); False if it was not running."""
+        pid = self.running_pid()
+        self._state_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        stop_process_group(pid, timeout)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the broker at once (fault-injection tests)."""
+        if pid := self.running_pid():
+            os.killpg(pid, signal.SIGKILL)
+            self._state_file.unlink(missing_ok=True)
+
+
+def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request within ``timeout`` seconds."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=timeout).brokers)
+    except Exception:
+        return False
+
+
+def create_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
+    """Create each missing topic with its partition count; return the names created."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [
+        NewTopic(name, num_partitions=count, replication_factor=1)
+        for name, count in topics.items()
+        if name not in existing
+    ]
+    if not missing:
+        return []
+    for name, future in admin.create_topics(missing, operation_timeout=30).items():
+        future.result(timeout=30)
+        existing.add(name)
+    return [topic.topic for topic in missing]

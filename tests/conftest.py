@@ -1,0 +1,86 @@
+"""Fixtures shared by the test suite: the real Kafka broker, the real Firestore emulator, sample articles.
+
+The broker and emulator are chosen by :mod:`devservices.selection` (environment, then testcontainers,
+then the local jars / gcloud); see the README's "Tests" section.
+"""
+
+import gzip
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
+
+
+@pytest.fixture(scope="session")
+def sample_articles() -> list[dict[str, Any]]:
+    """All 3,000 sample articles, in file order (tests slice the first N)."""
+    if not SAMPLE_DATA.exists():
+        pytest.fail(f"sample articles not found at {SAMPLE_DATA}: set NEWSCOUNTS_SAMPLE_DATA to the .jsonl.gz file")
+    with gzip.open(SAMPLE_DATA, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real Kafka broker, started for the session if none is configured."""
+    from devservices.selection import kafka_for_tests
+
+    with kafka_for_tests() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[str]:
+    """host:port of a real Firestore emulator (FIRESTORE_EMULATOR_HOST is set for the session).
+
+    Without gcloud (and without Docker) the Firestore tests skip, unless REQUIRE_FIRESTORE=1 (CI): then they fail.
+    """
+    from devservices.prereqs import MissingPrerequisite
+    from devservices.selection import firestore_for_tests
+
+    with ExitStack() as stack:
+        try:
+            host = stack.enter_context(firestore_for_tests())
+        except MissingPrerequisite as missing:
+            if os.environ.get("REQUIRE_FIRESTORE") == "1":
+                pytest.fail(f"REQUIRE_FIRESTORE=1 but the Firestore emulator cannot start: {missing}")
+            pytest.skip(f"Firestore tests skipped: {missing}")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("FIRESTORE_EMULATOR_HOST", host)
+            yield host
+
+
+@pytest.fixture
+def firestore_project(firestore_emulator: str) -> Iterator[str]:
+    """A Firestore project id on the emulator whose data is cleared before and after the test."""
+    from devservices.firestore import clear_emulator
+
+    project = "newscounts-test"
+    clear_emulator(firestore_emulator, project)
+    yield project
+    clear_emulator(firestore_emulator, project)
+
+
+@pytest.fixture
+def fresh_topic(kafka_bootstrap: str) -> Callable[..., str]:
+    """Create a uniquely named topic (16 partitions unless told) so tests never see each other's data."""
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+    def create(prefix: str = "test", partitions: int = 16) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        futures[name].result(timeout=30)
+        return name
+
+    return create
