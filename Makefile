@@ -1,0 +1,52 @@
+# The few commands people expect. `make run` and `make test` are the two README commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install run stop test lint format typecheck unit integration chaos bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the project with its test and bench extras
+
+run: install  ## run Kafka, the HTTP service and 16 consumer processes (SQLite); FIRESTORE=1 for the emulator
+	$(BIN)/python -m devservices up $(if $(FIRESTORE),--firestore,) $(if $(PROCESSES),--processes $(PROCESSES),)
+
+stop:  ## stop what `make run` (or `python -m devservices kafka/firestore start`) left running
+	$(BIN)/python -m devservices down
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install  ## mypy (strict)
+	$(BIN)/mypy
+
+test: install lint typecheck  ## lint, type-check, then the whole test suite against a real broker and emulator
+	$(BIN)/pytest -m "not chaos" $(PYTEST_ARGS)
+
+unit: install  ## only the fast tests that need no broker or emulator
+	$(BIN)/pytest -m "not integration and not slow and not browser and not chaos" $(PYTEST_ARGS)
+
+chaos: install  ## the fault-injection suite (kill -9, outages, rebalance storms)
+	$(BIN)/pytest -m chaos $(PYTEST_ARGS)
+
+bench: install  ## the benchmark suite (see docs/benchmarks.md)
+	$(BIN)/python -m bench
+
+clean:  ## remove caches (keeps .cache/kafka/jars)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis
