@@ -128,7 +128,11 @@ class FirestoreSink(Sink):
             )
         try:
             results = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECONDS)
-        except _FENCED as error:
+        except (*_FENCED, api_errors.InvalidArgument) as error:
+            # The emulator answers INVALID_ARGUMENT "Invalid base version" for a lease newer than the stored
+            # document (one read from another partition's document); any other invalid argument is a bug.
+            if isinstance(error, api_errors.InvalidArgument) and "base version" not in str(error.message):
+                raise SinkError(f"Firestore refused the flush of partition {flush.partition}: {error}") from error
             raise SinkFenced(
                 f"offset {offset_reference.id} changed since the lease was read: another worker wrote this "
                 f"partition; drop pending counts and re-read the offset ({error.message})"

@@ -1,13 +1,16 @@
 """The embedded sink: one SQLite file in WAL mode that many worker processes write at once.
 
 Each :meth:`SqliteSink.write` is one ``BEGIN IMMEDIATE`` transaction: it takes the database's write lock,
-checks the partition's offset row still has the lease's version, applies every increment, bumps the
-version and commits, so a fenced or failed write leaves nothing behind. Tables mirror the Firestore
-layout (see docs/sinks.md); keys come from :mod:`common.keys` and every value is a bound parameter.
+checks the partition's offset row still has the lease's version, applies every increment, stores a new
+version and commits, so a fenced or failed write leaves nothing behind. A version is a random token, not a
+counter, so a lease can never match another partition's row or a row recreated after the file was reset.
+Tables mirror the Firestore layout (see docs/sinks.md); keys come from :mod:`common.keys` and every value
+is a bound parameter.
 """
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -86,7 +89,7 @@ CREATE TABLE IF NOT EXISTS offsets (
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
-    version INTEGER NOT NULL,
+    version TEXT NOT NULL,
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
 """
@@ -210,26 +213,26 @@ class SqliteSink(Sink):
                 "SELECT next_offset, version FROM offsets WHERE offset_key = ?",
                 (offset_key(group_id, topic, partition),),
             ).fetchone()
-        return OffsetLease(None, None) if row is None else OffsetLease(row[0], str(row[1]))
+        return OffsetLease(None, None) if row is None else OffsetLease(row[0], row[1])
 
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
         key = offset_key(flush.group_id, flush.topic, flush.partition)
         now = datetime.now(UTC).isoformat()
         with self._guarded("write a flush") as connection, self._transaction():
             row = connection.execute("SELECT version FROM offsets WHERE offset_key = ?", (key,)).fetchone()
-            stored = None if row is None else str(row[0])
+            stored = None if row is None else row[0]
             if stored != lease.version:
                 raise SinkFenced(
                     f"offset {key} is at version {stored}, the lease holds {lease.version}: "
                     "another worker wrote this partition; drop pending counts and re-read the offset"
                 )
             self._apply_increments(connection, flush, now)
-            version = 1 if row is None else row[0] + 1
+            version = uuid.uuid4().hex
             connection.execute(
                 _UPSERT_OFFSET,
                 (key, flush.group_id, flush.topic, flush.partition, flush.next_offset, version, now),
             )
-        return OffsetLease(flush.next_offset, str(version))
+        return OffsetLease(flush.next_offset, version)
 
     @staticmethod
     def _apply_increments(connection: sqlite3.Connection, flush: PartitionFlush, now: str) -> None:

@@ -1,0 +1,573 @@
+"""The sink contract, run against both sinks: the real SQLite file and the real Firestore emulator.
+
+Every test writes flushes the way the consumer group does and reads them back through the read side,
+asserting exact values: counts, order, fencing (a refused write leaves nothing behind), range overlap,
+hostile names, and exact sums when several processes write the same documents at once.
+"""
+
+import multiprocessing
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.keys import publication_key
+from common.settings import CommonSettings, SinkKind
+from common.sinks.base import (
+    EntityTally,
+    OffsetLease,
+    PartitionFlush,
+    PublicationDelta,
+    PublicationEntities,
+    Sink,
+    SinkFenced,
+    SinkFlushTooLarge,
+    SinkUnavailable,
+    WindowDelta,
+)
+from common.sinks.factory import open_sink
+from common.sinks.tallies import documents_written
+
+pytestmark = pytest.mark.integration
+
+HOUR = 3600
+BASE = 1_699_999_200  # 2023-11-14T22:00:00Z, a multiple of an hour
+GROUP, TOPIC = "contract", "articles"
+
+SinkSpec = tuple[str, str]
+"""How to open the same store again, e.g. in another process: ("sqlite", path) or ("firestore", project)."""
+
+Entities = list[tuple[str, str, int, int]]
+"""(text, label, mentions, articles) of one window."""
+
+
+def open_spec(spec: SinkSpec) -> Sink:
+    kind, where = spec
+    if kind == "sqlite":
+        return open_sink(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=Path(where)))
+    return open_sink(CommonSettings(sink=SinkKind.FIRESTORE, firestore_project=where))
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def sink_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkSpec]:
+    """A fresh, empty store. Firestore tests get their own emulator project, so helpers running tests in
+    parallel (and clearing projects) never touch each other's data."""
+    if request.param == "sqlite":
+        yield ("sqlite", str(tmp_path / "sink.sqlite3"))
+        return
+    from devservices.firestore import clear_emulator
+
+    host = request.getfixturevalue("firestore_emulator")
+    project = f"sink-contract-{uuid.uuid4().hex[:10]}"
+    yield ("firestore", project)
+    clear_emulator(host, project)
+
+
+@pytest.fixture
+def sink(sink_spec: SinkSpec) -> Iterator[Sink]:
+    opened = open_spec(sink_spec)
+    yield opened
+    opened.close()
+
+
+def delta(name: str, windows: dict[int, tuple[int, Entities]]) -> tuple[str, PublicationDelta]:
+    """A publication's increments: window start -> (articles, entities)."""
+    return publication_key(name), PublicationDelta(
+        name=name,
+        windows={
+            start: WindowDelta(
+                articles=articles,
+                entities={
+                    (text.casefold(), label): EntityTally(text=text, label=label, mentions=mentions, articles=count)
+                    for text, label, mentions, count in entities
+                },
+            )
+            for start, (articles, entities) in windows.items()
+        },
+    )
+
+
+def flush(partition: int, next_offset: int, *deltas: tuple[str, PublicationDelta]) -> PartitionFlush:
+    return PartitionFlush(
+        group_id=GROUP,
+        topic=TOPIC,
+        partition=partition,
+        next_offset=next_offset,
+        window_seconds=HOUR,
+        publications=dict(deltas),
+    )
+
+
+def counts(result: PublicationEntities | None) -> list[tuple[str, str, int, int]]:
+    assert result is not None
+    return [(e.text, e.label, e.mentions, e.articles) for e in result.entities]
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def state(sink: Sink, names: list[str], partitions: range) -> Any:
+    """Everything the read side can see, to compare before and after a refused write."""
+    return (
+        sink.publications(),
+        [sink.entities(name, limit=0) for name in names],
+        [sink.windows(name, limit=0) for name in names],
+        [sink.read_offset(GROUP, TOPIC, partition) for partition in partitions],
+    )
+
+
+REUTERS = delta(
+    "Reuters",
+    {
+        BASE: (3, [("Donald Trump", "PERSON", 5, 3), ("Fed", "ORG", 2, 1)]),
+        BASE + HOUR: (2, [("donald trump", "PERSON", 1, 1), ("Berlin", "GPE", 4, 2)]),
+    },
+)
+CNN = delta("CNN (Web News)", {BASE + HOUR: (1, [("Fed", "ORG", 7, 1)])})
+
+
+def test_round_trip_is_exact(sink: Sink) -> None:
+    lease = sink.read_offset(GROUP, TOPIC, 3)
+    assert lease == OffsetLease(None, None)
+
+    written = sink.write(flush(3, 42, REUTERS, CNN), lease)
+
+    assert written.next_offset == 42
+    assert sink.read_offset(GROUP, TOPIC, 3) == written
+    assert [(p.publication, p.articles) for p in sink.publications()] == [("Reuters", 5), ("CNN (Web News)", 1)]
+    assert all(p.updated_at is not None for p in sink.publications())
+    reuters = sink.entities("Reuters")
+    assert reuters is not None and reuters.publication == "Reuters" and reuters.articles == 5
+    # All time sums the windows; the text is the latest window's surface form.
+    assert counts(reuters) == [("donald trump", "PERSON", 6, 4), ("Berlin", "GPE", 4, 2), ("Fed", "ORG", 2, 1)]
+    assert counts(sink.entities("CNN (Web News)")) == [("Fed", "ORG", 7, 1)]
+    windows = sink.windows("Reuters")
+    assert windows is not None
+    assert [(w.start, w.end, w.articles) for w in windows] == [
+        (at(BASE), at(BASE + HOUR), 3),
+        (at(BASE + HOUR), at(BASE + 2 * HOUR), 2),
+    ]
+    assert [[(e.text, e.mentions, e.articles) for e in w.entities] for w in windows] == [
+        [("Donald Trump", 5, 3), ("Fed", 2, 1)],
+        [("Berlin", 4, 2), ("donald trump", 1, 1)],
+    ]
+
+
+def test_flushes_add_up_across_partitions_and_offsets_advance(sink: Sink) -> None:
+    first = sink.write(flush(0, 10, REUTERS), sink.read_offset(GROUP, TOPIC, 0))
+    sink.write(flush(1, 7, REUTERS, CNN), sink.read_offset(GROUP, TOPIC, 1))
+    second = sink.write(flush(0, 25, CNN), first)
+
+    assert second.next_offset == 25 and second.version != first.version
+    assert sink.read_offset(GROUP, TOPIC, 0) == second
+    assert sink.read_offset(GROUP, TOPIC, 1).next_offset == 7
+    assert [(p.publication, p.articles) for p in sink.publications()] == [("Reuters", 10), ("CNN (Web News)", 2)]
+    assert counts(sink.entities("Reuters", limit=0)) == [
+        ("donald trump", "PERSON", 12, 8),
+        ("Berlin", "GPE", 8, 4),
+        ("Fed", "ORG", 4, 2),
+    ]
+    assert counts(sink.entities("CNN (Web News)")) == [("Fed", "ORG", 14, 2)]
+    windows = sink.windows("Reuters", limit=1)
+    assert windows is not None
+    assert [(w.articles, [(e.text, e.mentions)]) for w in windows for e in w.entities] == [
+        (6, [("Donald Trump", 10)]),
+        (4, [("Berlin", 8)]),
+    ]
+
+
+def test_offset_only_flush(sink: Sink) -> None:
+    lease = sink.write(flush(5, 3), sink.read_offset(GROUP, TOPIC, 5))
+
+    assert sink.read_offset(GROUP, TOPIC, 5) == lease == OffsetLease(3, lease.version)
+    assert sink.publications() == []
+
+
+def test_stale_lease_is_fenced_and_writes_nothing(sink: Sink) -> None:
+    stale = sink.write(flush(2, 10, REUTERS), sink.read_offset(GROUP, TOPIC, 2))
+    sink.write(flush(2, 20, CNN), stale)  # another worker took the partition over and wrote
+    before = state(sink, ["Reuters", "CNN (Web News)"], range(3))
+
+    with pytest.raises(SinkFenced):
+        sink.write(flush(2, 30, REUTERS, CNN), stale)
+
+    assert state(sink, ["Reuters", "CNN (Web News)"], range(3)) == before
+    assert sink.read_offset(GROUP, TOPIC, 2).next_offset == 20
+
+
+def test_two_first_writers_one_is_fenced(sink: Sink, sink_spec: SinkSpec) -> None:
+    other = open_spec(sink_spec)
+    try:
+        mine, theirs = sink.read_offset(GROUP, TOPIC, 4), other.read_offset(GROUP, TOPIC, 4)
+        assert mine == theirs == OffsetLease(None, None)
+        won = other.write(flush(4, 8, CNN), theirs)
+        before = state(sink, ["Reuters", "CNN (Web News)"], range(5))
+
+        with pytest.raises(SinkFenced):
+            sink.write(flush(4, 9, REUTERS, CNN), mine)
+
+        assert state(sink, ["Reuters", "CNN (Web News)"], range(5)) == before
+        assert sink.read_offset(GROUP, TOPIC, 4) == won
+    finally:
+        other.close()
+
+
+def test_a_lease_from_another_partition_is_fenced(sink: Sink) -> None:
+    sink.write(flush(0, 1, CNN), sink.read_offset(GROUP, TOPIC, 0))
+    elsewhere = sink.write(flush(1, 1, CNN), sink.read_offset(GROUP, TOPIC, 1))
+
+    with pytest.raises(SinkFenced):
+        sink.write(flush(0, 2, CNN), elsewhere)
+    assert counts(sink.entities("CNN (Web News)")) == [("Fed", "ORG", 14, 2)]
+
+
+RANGE = delta(
+    "Range Times",
+    {
+        BASE: (1, [("Alpha", "ORG", 1, 1), ("Beta", "PERSON", 3, 1)]),
+        BASE + HOUR: (2, [("alpha", "ORG", 4, 2), ("Gamma", "GPE", 2, 1)]),
+        BASE + 2 * HOUR: (4, [("ALPHA", "ORG", 1, 1), ("Beta", "PERSON", 1, 1)]),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "articles", "expected"),
+    [
+        # Exactly the middle window: the first ends at start, the last starts at end (half-open).
+        (BASE + HOUR, BASE + 2 * HOUR, 2, [("alpha", "ORG", 4, 2), ("Gamma", "GPE", 2, 1)]),
+        # One second earlier reaches into the first window; one second later into the last.
+        (
+            BASE + HOUR - 1,
+            BASE + 2 * HOUR,
+            3,
+            [("alpha", "ORG", 5, 3), ("Beta", "PERSON", 3, 1), ("Gamma", "GPE", 2, 1)],
+        ),
+        (
+            BASE + HOUR,
+            BASE + 2 * HOUR + 1,
+            6,
+            [("ALPHA", "ORG", 5, 3), ("Gamma", "GPE", 2, 1), ("Beta", "PERSON", 1, 1)],
+        ),
+        # Inside one window.
+        (BASE + 10, BASE + 20, 1, [("Beta", "PERSON", 3, 1), ("Alpha", "ORG", 1, 1)]),
+        # Unbounded on one side.
+        (None, BASE + HOUR, 1, [("Beta", "PERSON", 3, 1), ("Alpha", "ORG", 1, 1)]),
+        (BASE + 2 * HOUR, None, 4, [("ALPHA", "ORG", 1, 1), ("Beta", "PERSON", 1, 1)]),
+        # Nothing there.
+        (BASE + 3 * HOUR, BASE + 9 * HOUR, 0, []),
+        (BASE - 9 * HOUR, BASE, 0, []),
+    ],
+)
+def test_range_merges_the_overlapping_windows(
+    sink: Sink, start: int | None, end: int | None, articles: int, expected: list[tuple[str, str, int, int]]
+) -> None:
+    sink.write(flush(0, 1, RANGE), OffsetLease(None, None))
+
+    result = sink.entities(
+        "Range Times", start=None if start is None else at(start), end=None if end is None else at(end), limit=0
+    )
+
+    assert result is not None and result.articles == articles
+    assert counts(result) == expected
+    windows = sink.windows(
+        "Range Times", start=None if start is None else at(start), end=None if end is None else at(end)
+    )
+    assert windows is not None and sum(w.articles for w in windows) == articles
+
+
+def test_range_with_label_and_limit(sink: Sink) -> None:
+    sink.write(flush(0, 1, RANGE), OffsetLease(None, None))
+    start, end = at(BASE), at(BASE + 3 * HOUR)
+
+    assert counts(sink.entities("Range Times", start=start, end=end, label="PERSON")) == [("Beta", "PERSON", 4, 2)]
+    assert counts(sink.entities("Range Times", start=start, end=end, limit=1)) == [("ALPHA", "ORG", 6, 4)]
+    assert counts(sink.entities("Range Times", start=start, end=end, label="NORP")) == []
+    naive = sink.entities("Range Times", start=datetime(2023, 11, 14, 23, 0), end=datetime(2023, 11, 15, 0, 0))
+    assert counts(naive) == [("alpha", "ORG", 4, 2), ("Gamma", "GPE", 2, 1)]
+
+
+# Ties on mentions break by text in code point order (as Python compares strings), then by label.
+TIES = delta(
+    "Ties Daily",
+    {
+        BASE: (
+            9,
+            [
+                ("😀 smile", "ORG", 2, 1),
+                ("\ue000 private", "ORG", 2, 1),
+                ("Émile", "PERSON", 2, 2),
+                ("zeta", "ORG", 2, 1),
+                ("Zürich", "GPE", 2, 2),
+                ("Zurich", "GPE", 2, 1),
+                ("Georgia", "PERSON", 2, 1),
+                ("Georgia", "GPE", 2, 1),
+                ("Top", "ORG", 9, 9),
+                ("Low", "ORG", 1, 1),
+            ],
+        )
+    },
+)
+TIES_ORDER = [
+    ("Top", "ORG", 9, 9),
+    ("Georgia", "GPE", 2, 1),
+    ("Georgia", "PERSON", 2, 1),
+    ("Zurich", "GPE", 2, 1),
+    ("Zürich", "GPE", 2, 2),
+    ("zeta", "ORG", 2, 1),
+    ("Émile", "PERSON", 2, 2),
+    ("\ue000 private", "ORG", 2, 1),
+    ("😀 smile", "ORG", 2, 1),
+    ("Low", "ORG", 1, 1),
+]
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 5, 8, 9, 10, 50])
+def test_all_time_order_and_limit_break_ties_by_text(sink: Sink, limit: int) -> None:
+    sink.write(flush(0, 1, TIES), OffsetLease(None, None))
+
+    expected = TIES_ORDER if limit == 0 else TIES_ORDER[:limit]
+    assert counts(sink.entities("Ties Daily", limit=limit)) == expected
+    ranged = sink.entities("Ties Daily", start=at(BASE), end=at(BASE + HOUR), limit=limit)
+    assert counts(ranged) == expected
+    windows = sink.windows("Ties Daily", limit=limit)
+    assert windows is not None
+    assert [(e.text, e.label, e.mentions, e.articles) for e in windows[0].entities] == expected
+
+
+def test_label_filter_all_time(sink: Sink) -> None:
+    sink.write(flush(0, 1, TIES), OffsetLease(None, None))
+
+    assert counts(sink.entities("Ties Daily", label="GPE", limit=2)) == [
+        ("Georgia", "GPE", 2, 1),
+        ("Zurich", "GPE", 2, 1),
+    ]
+    assert counts(sink.entities("Ties Daily", label="ORG", limit=0)) == [row for row in TIES_ORDER if row[1] == "ORG"]
+    result = sink.entities("Ties Daily", label="LAW")
+    assert result is not None and result.articles == 9 and result.entities == []
+
+
+def test_unknown_publication_is_none(sink: Sink) -> None:
+    sink.write(flush(0, 1, REUTERS), OffsetLease(None, None))
+
+    assert sink.entities("Reuters UK") is None
+    assert sink.entities("Reuters UK", start=at(BASE)) is None
+    assert sink.windows("Reuters UK") is None
+    assert sink.windows("reuters") is None
+
+
+def test_publication_name_is_normalized_on_read(sink: Sink) -> None:
+    sink.write(flush(0, 1, CNN), OffsetLease(None, None))
+
+    result = sink.entities("  CNN \n (Web   News) ")
+    assert result is not None and result.publication == "CNN (Web News)"
+    assert counts(result) == [("Fed", "ORG", 7, 1)]
+    assert sink.windows("CNN  (Web News)") is not None
+
+
+def test_publications_most_articles_first_then_name(sink: Sink) -> None:
+    sink.write(
+        flush(
+            0,
+            1,
+            delta("b", {BASE: (2, [])}),
+            delta("a", {BASE: (2, [])}),
+            delta("Z", {BASE: (2, [])}),
+            delta("c", {BASE: (5, [])}),
+            delta("d", {BASE: (1, [])}),
+        ),
+        OffsetLease(None, None),
+    )
+
+    assert [(p.publication, p.articles) for p in sink.publications()] == [
+        ("c", 5),
+        ("Z", 2),
+        ("a", 2),
+        ("b", 2),
+        ("d", 1),
+    ]
+
+
+HOSTILE_NAMES = [
+    "a/b",
+    "a/b/",
+    "/",
+    ".",
+    "..",
+    "a.b",
+    "__x__",
+    "__name__",
+    'Quote "q" and \'s',
+    "Robert'); DROP TABLE publications;--",
+    "1 OR 1=1",
+    "%s %d {0} $1 ?",
+    "日本経済新聞",
+    "Ünïcödé 🚀 News",
+    "x" * 200,
+    "é" * 200,
+]
+
+
+def test_hostile_names_round_trip_and_stay_isolated(sink: Sink) -> None:
+    deltas = [
+        delta(name, {BASE: (index + 1, [(name, "ORG", index + 1, 1), ("Same Entity", "PERSON", 1, 1)])})
+        for index, name in enumerate(HOSTILE_NAMES)
+    ]
+    sink.write(flush(0, 1, *deltas), OffsetLease(None, None))
+
+    expected = sorted(((name, index + 1) for index, name in enumerate(HOSTILE_NAMES)), key=lambda p: (-p[1], p[0]))
+    assert [(p.publication, p.articles) for p in sink.publications()] == expected
+    for index, name in enumerate(HOSTILE_NAMES):
+        result = sink.entities(name, limit=0)
+        assert result is not None and result.publication == name and result.articles == index + 1
+        assert {(e.text, e.mentions) for e in result.entities} == {(name, index + 1), ("Same Entity", 1)}
+        assert counts(sink.entities(name, start=at(BASE), label="ORG")) == [(name, "ORG", index + 1, 1)]
+        windows = sink.windows(name)
+        assert windows is not None and [w.articles for w in windows] == [index + 1]
+    assert sink.entities("a") is None and sink.entities("a/b/c") is None
+
+
+def _write_increments(spec: SinkSpec, partition: int, flushes: int, start: Any) -> None:
+    """One writer process: ``flushes`` flushes of its own partition, all to the same documents.
+
+    Retries SinkUnavailable with the same lease, as the consumer does; if a retried write had in fact
+    been applied, the retry is fenced and the stored offset shows it.
+    """
+    sink = open_spec(spec)
+    lease = sink.read_offset(GROUP, TOPIC, partition)
+    start.wait()
+    for number in range(1, flushes + 1):
+        windows: dict[int, tuple[int, Entities]] = {BASE: (1, [("Alpha", "ORG", 2, 1), ("Beta", "PERSON", 1, 1)])}
+        if number % 2:
+            windows[BASE + HOUR] = (1, [("Alpha", "ORG", 1, 1)])
+        shared = delta("Shared Post", windows)
+        while True:
+            try:
+                lease = sink.write(flush(partition, number, shared), lease)
+                break
+            except SinkUnavailable:
+                continue
+            except SinkFenced:
+                lease = sink.read_offset(GROUP, TOPIC, partition)
+                assert lease.next_offset == number
+                break
+    sink.close()
+
+
+@pytest.mark.slow
+def test_concurrent_processes_sum_exactly(sink: Sink, sink_spec: SinkSpec) -> None:
+    processes, flushes = 3, 12
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=_write_increments, args=(sink_spec, partition, flushes, start))
+        for partition in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [worker.exitcode for worker in workers] == [0] * processes
+
+    # Every flush adds one article to window BASE; odd-numbered flushes one more to window BASE + HOUR.
+    writes, odd = processes * flushes, processes * ((flushes + 1) // 2)
+    assert [(p.publication, p.articles) for p in sink.publications()] == [("Shared Post", writes + odd)]
+    assert counts(sink.entities("Shared Post")) == [
+        ("Alpha", "ORG", 2 * writes + odd, writes + odd),
+        ("Beta", "PERSON", writes, writes),
+    ]
+    windows = sink.windows("Shared Post", limit=0)
+    assert windows is not None
+    assert [(w.articles, [(e.text, e.mentions, e.articles) for e in w.entities]) for w in windows] == [
+        (writes, [("Alpha", 2 * writes, writes), ("Beta", writes, writes)]),
+        (odd, [("Alpha", odd, odd)]),
+    ]
+    assert [sink.read_offset(GROUP, TOPIC, p).next_offset for p in range(processes)] == [flushes] * processes
+
+
+def test_documents_written_counts_every_document() -> None:
+    # offset + Reuters (publication, 2 windows, 2 + 2 window entities, 3 all-time) + CNN (1, 1, 1, 1)
+    assert documents_written(flush(0, 1, REUTERS, CNN)) == 1 + (1 + 2 + 4 + 3) + (1 + 1 + 1 + 1)
+    assert documents_written(flush(0, 1)) == 1
+
+
+def test_unreachable_firestore_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{closed_port}")
+    sink = open_spec(("firestore", "sink-contract-nowhere"))
+    try:
+        for read in (
+            sink.ping,
+            sink.publications,
+            lambda: sink.read_offset(GROUP, TOPIC, 0),
+            lambda: sink.entities("Reuters"),
+            lambda: sink.windows("Reuters"),
+            lambda: sink.write(flush(0, 1, REUTERS), OffsetLease(None, None)),
+        ):
+            with pytest.raises(SinkUnavailable):
+                read()
+    finally:
+        sink.close()
+
+
+def test_busy_sqlite_is_unavailable_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import common.sinks.sqlite
+
+    monkeypatch.setattr(common.sinks.sqlite, "BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "busy.sqlite3"
+    sink = open_spec(("sqlite", str(path)))
+    lease = sink.write(flush(0, 1, CNN), OffsetLease(None, None))
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the busy timeout
+        with pytest.raises(SinkUnavailable):
+            sink.write(flush(0, 2, REUTERS), lease)
+        holder.execute("ROLLBACK")
+
+        assert sink.entities("Reuters") is None
+        assert sink.read_offset(GROUP, TOPIC, 0) == lease
+        assert sink.write(flush(0, 2, REUTERS), lease).next_offset == 2  # the same lease works afterwards
+    finally:
+        holder.close()
+        sink.close()
+
+
+@pytest.mark.parametrize("sink_spec", ["firestore"], indirect=True)
+def test_firestore_refuses_a_flush_too_large_for_one_commit(
+    sink_spec: SinkSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import common.sinks.firestore
+
+    monkeypatch.setattr(common.sinks.firestore, "MAX_COMMIT_BYTES", 20_000)
+    sink = open_spec(sink_spec)
+    try:
+        many = delta("Huge", {BASE: (1, [(f"Entity {n}", "ORG", 1, 1) for n in range(100)])})
+        with pytest.raises(SinkFlushTooLarge):
+            sink.write(flush(0, 1, many), OffsetLease(None, None))
+
+        assert sink.publications() == []
+        assert sink.read_offset(GROUP, TOPIC, 0) == OffsetLease(None, None)
+        assert sink.write(flush(0, 1, CNN), OffsetLease(None, None)).next_offset == 1
+    finally:
+        sink.close()
+
+
+def test_open_sink_follows_the_settings(sink_spec: SinkSpec) -> None:
+    from common.sinks.firestore import FirestoreSink
+    from common.sinks.sqlite import SqliteSink
+
+    sink = open_spec(sink_spec)
+    try:
+        assert isinstance(sink, SqliteSink if sink_spec[0] == "sqlite" else FirestoreSink)
+        sink.ping()
+    finally:
+        sink.close()
