@@ -57,8 +57,11 @@ def describe(problems: list[FieldProblem]) -> str:
     return "; ".join(f"{p.field}: {p.problem}" for p in problems)
 
 
-def validation_problems(errors: ValidationError | Sequence[Any]) -> list[FieldProblem]:
-    """Name each bad field (dotted path, without the request source) and its problem, never the input."""
+def validation_problems(errors: ValidationError | Sequence[Any], whole: str = "body") -> list[FieldProblem]:
+    """Name each bad field (dotted path, without the request source) and its problem, never the input.
+
+    ``whole`` names what was validated when the problem is with all of it (``body``, or ``item`` in a batch).
+    """
     items = errors.errors(include_url=False, include_input=False) if isinstance(errors, ValidationError) else errors
     problems = []
     for item in items:
@@ -69,7 +72,7 @@ def validation_problems(errors: ValidationError | Sequence[Any]) -> list[FieldPr
             problem = "expected a JSON object (one article)"
         else:
             problem = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(FieldProblem(field=".".join(loc) or "body", problem=problem))
+        problems.append(FieldProblem(field=".".join(loc) or whole, problem=problem))
     return problems
 
 

@@ -207,7 +207,7 @@ async def publish_items(request: Request, items: list[Any]) -> list[ItemResult]:
             )
         except ValidationError as error:
             metrics.articles_rejected.labels("invalid").inc()
-            problems = validation_problems(error)
+            problems = validation_problems(error, whole="item")
             results.append(ItemResult(index=index, status=422, error=describe(problems), errors=problems))
             continue
         valid.append((index, article))
@@ -283,7 +283,7 @@ def split_json_array(body: bytes) -> list[Any]:
     try:
         document = pydantic_core.from_json(body)
     except ValueError as error:
-        raise body_problem(f"not valid JSON: {error}") from None
+        raise body_problem(f"Invalid JSON: {error}") from None
     if not isinstance(document, list):
         raise body_problem(
             f"expected a JSON array of articles (or NDJSON with Content-Type: {NDJSON}), got a JSON "

@@ -59,6 +59,8 @@ def producer_config(settings: ProducerSettings) -> dict[str, str | int | float |
         "queue.buffering.max.messages": settings.queue_max_messages,
         "queue.buffering.max.kbytes": settings.queue_max_kbytes,
         "compression.type": settings.kafka_compression,
+        # The topic is created by the operator with its partition count; never auto-create a wrong one.
+        "allow.auto.create.topics": False,
         # A record holds at most one request body; the broker still applies its own limit (413 then).
         "message.max.bytes": max(settings.max_body_bytes + 64 * 1024, 1_000_000),
     }
