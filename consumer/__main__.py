@@ -1,0 +1,23 @@
+"""``python -m consumer`` / ``newscounts-consumer``: run the consumer group (see consumer.supervisor)."""
+
+import sys
+
+from pydantic import ValidationError
+
+from consumer.logs import configure_logging
+from consumer.settings import ConsumerSettings
+from consumer.supervisor import Supervisor
+
+
+def main() -> None:
+    try:
+        settings = ConsumerSettings()
+    except ValidationError as error:
+        print(f"newscounts-consumer: invalid settings (environment variables):\n{error}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings.log_level, worker=None)
+    sys.exit(Supervisor(settings).run())
+
+
+if __name__ == "__main__":
+    main()

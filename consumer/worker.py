@@ -1,0 +1,227 @@
+"""One worker process: a Kafka consumer in the group that runs NER over its partitions' articles and
+counts them through the :class:`~consumer.checkpoint.Checkpointer`.
+
+SIGTERM or SIGINT: finish the current batch, flush and commit every partition, close the consumer
+(leaving the group, so its partitions move at once), exit 0.
+"""
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message
+from spacy.language import Language
+
+from common.article import Article, InvalidArticle, parse_article
+from common.sinks.factory import open_sink
+from consumer.checkpoint import Checkpointer
+from consumer.dead_letters import DeadLetters, dead_letter
+from consumer.entities import article_entities
+from consumer.logs import configure_logging, event
+from consumer.nlp import doc_entities, load_ner
+from consumer.settings import ConsumerSettings, GroupProtocol
+from consumer.stats import WorkerStats, serve_metrics
+from consumer.windows import event_time, window_start
+
+log = logging.getLogger(__name__)
+
+QUEUED_MAX_KBYTES = 16 * 1024
+"""Prefetched messages kept per worker (librdkafka's default, 64 MiB, would be most of a worker's memory)."""
+
+
+def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
+    """librdkafka settings of worker ``worker``: manual commits only, and the chosen rebalance protocol."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": settings.kafka_group_id,
+        "client.id": f"newscounts-consumer-{worker}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "max.poll.interval.ms": int(settings.max_poll_interval.total_seconds() * 1000),
+        "queued.max.messages.kbytes": QUEUED_MAX_KBYTES,
+        "group.protocol": settings.kafka_group_protocol.value,
+    }
+    if settings.kafka_group_protocol is GroupProtocol.CLASSIC:
+        session_ms = int(settings.session_timeout.total_seconds() * 1000)
+        config["partition.assignment.strategy"] = "cooperative-sticky"
+        config["session.timeout.ms"] = session_ms
+        config["heartbeat.interval.ms"] = max(100, min(3000, session_ms // 3))
+    if settings.group_instance_prefix:
+        config["group.instance.id"] = f"{settings.group_instance_prefix}-{worker}"
+    return config
+
+
+class _StopRequest:
+    """Set by SIGTERM/SIGINT, or when the supervisor is gone (this worker was orphaned, e.g. the
+    supervisor got SIGKILL); the loop checks it between batches."""
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._parent = os.getppid()
+
+    def __call__(self, signum: int, _: FrameType | None) -> None:
+        if not self._requested:
+            log.info(event("stopping", signal=signal.Signals(signum).name))
+        self._requested = True
+
+    @property
+    def requested(self) -> bool:
+        if not self._requested and os.getppid() != self._parent:
+            log.warning(event("stopping", reason="supervisor gone"))
+            self._requested = True
+        return self._requested
+
+
+@dataclass
+class _Parsed:
+    message: Message
+    article: Article | None
+    error: str | None
+
+
+class Worker:
+    """The consume -> NER -> count -> flush loop of one process."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        index: int,
+        nlp: Language,
+        consumer: Consumer,
+        checkpointer: Checkpointer,
+        dead_letters: DeadLetters,
+        stats: WorkerStats,
+    ) -> None:
+        self._settings = settings
+        self._index = index
+        self._nlp = nlp
+        self._consumer = consumer
+        self._checkpointer = checkpointer
+        self._dead_letters = dead_letters
+        self._stats = stats
+        self._window_seconds = int(settings.window.total_seconds())
+        self._excluded = settings.excluded_labels
+
+    def run(self, stop: _StopRequest) -> None:
+        settings = self._settings
+        self._consumer.subscribe(
+            [settings.kafka_topic],
+            on_assign=self._checkpointer.on_assign,
+            on_revoke=self._checkpointer.on_revoke,
+            on_lost=self._checkpointer.on_lost,
+        )
+        timeout = settings.consume_timeout.total_seconds()
+        stats_every = settings.stats_interval.total_seconds()
+        next_stats = time.monotonic() + stats_every
+        while not stop.requested:
+            messages = self._consumer.consume(settings.consume_batch_size, timeout)
+            if messages:
+                self.process(messages)
+            self._checkpointer.flush_due()
+            if time.monotonic() >= next_stats:
+                log.info(self._stats.summary())
+                next_stats += stats_every
+        self._checkpointer.flush_all()
+
+    def process(self, messages: list[Message]) -> None:
+        """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending."""
+        started = time.monotonic()
+        self._checkpointer.begin_batch()
+        batch = [self._parse(message) for message in messages if self._wanted(message)]
+        valid = [parsed.article.content for parsed in batch if parsed.article is not None]
+        docs = iter(self._nlp.pipe(valid, batch_size=self._settings.ner_batch_size))
+        for parsed in batch:
+            message = parsed.message
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None and offset is not None  # set on every consumed message
+            doc = next(docs) if parsed.article is not None else None
+            pending = self._checkpointer.pending_for(partition, offset)
+            if pending is None:
+                continue
+            if parsed.article is None or doc is None:  # not an article: only its offset moves on
+                self._dead_letters.send(dead_letter(message, parsed.error or "invalid"))
+                pending.skip(offset)
+                self._stats.dead_letters += 1
+                log.warning(event("dead_lettered", partition, offset=offset, error=parsed.error))
+                continue
+            moment = event_time(parsed.article, _timestamp_ms(message))
+            entities = article_entities(doc_entities(doc), self._excluded)
+            pending.add_article(
+                offset, parsed.article.publication, window_start(moment, self._window_seconds), entities
+            )
+            self._stats.articles += 1
+            self._checkpointer.flush_if_full(partition)
+        seconds = time.monotonic() - started
+        if seconds > self._settings.max_poll_interval.total_seconds() / 2:
+            log.warning(
+                event("slow_batch", seconds=round(seconds), messages=len(messages), action="lower CONSUME_BATCH_SIZE")
+            )
+
+    def _wanted(self, message: Message) -> bool:
+        """Skip error events (logged; fatal ones stop the worker) and messages already counted."""
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            log.warning(event("kafka_error", message.partition(), error=error.str(), code=error.name()))
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                log.error(event("topic_missing", topic=self._settings.kafka_topic, action="create the topic"))
+            return False
+        partition, offset = message.partition(), message.offset()
+        if partition is None or offset is None:
+            return False
+        return self._checkpointer.pending_for(partition, offset) is not None
+
+    def _parse(self, message: Message) -> _Parsed:
+        try:
+            return _Parsed(message, parse_article(message.value(), self._settings.max_article_bytes), None)
+        except InvalidArticle as error:
+            return _Parsed(message, None, error.reason)
+
+
+def _timestamp_ms(message: Message) -> int | None:
+    timestamp_type, timestamp = message.timestamp()
+    return None if timestamp_type == TIMESTAMP_NOT_AVAILABLE else timestamp
+
+
+def run_worker(settings: ConsumerSettings, index: int) -> int:
+    """Run worker ``index`` until SIGTERM/SIGINT; the process's exit code (0 after a clean stop)."""
+    stop = _StopRequest()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    configure_logging(settings.log_level, worker=index)
+    started = time.monotonic()
+    nlp = load_ner(settings.ner_model)
+    sink = open_sink(settings)
+    stats = WorkerStats()
+    if settings.metrics_port is not None:
+        serve_metrics(stats, index, settings.metrics_port + index)
+    dead_letters = DeadLetters.connect(
+        settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, f"newscounts-dead-letters-{index}"
+    )
+    consumer = Consumer(consumer_config(settings, index))
+    checkpointer = Checkpointer(consumer, sink, dead_letters, settings, stats)
+    log.info(event("ready", seconds=round(time.monotonic() - started, 1), model=settings.ner_model))
+    try:
+        Worker(settings, index, nlp, consumer, checkpointer, dead_letters, stats).run(stop)
+    except BaseException:
+        checkpointer.drop_all()  # never flush state a crash may have left half-updated
+        raise
+    finally:
+        consumer.close()
+        dead_letters.deliver(timeout=10.0)
+        sink.close()
+    log.info(stats.summary())
+    log.info(event("stopped"))
+    return 0
+
+
+def main(settings: ConsumerSettings, index: int) -> None:
+    """Entry point of a spawned worker process."""
+    sys.exit(run_worker(settings, index))
