@@ -185,11 +185,15 @@ class Publisher:
             self._producer.poll(POLL_INTERVAL_SECONDS)
 
     def _on_error(self, error: KafkaError) -> None:
+        # librdkafka logs each connection failure itself (logger "producer.kafka"); only the summary and
+        # fatal errors are worth a line of our own.
         if error.fatal():
             self._fatal = error
             log.error("the Kafka producer hit a fatal error and must be restarted: %s", error.str())
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN:
+            log.warning("Kafka producer: %s; records wait up to PRODUCE_TIMEOUT, then get 503", error.str())
         else:
-            log.warning("Kafka producer: %s", error.str())
+            log.debug("Kafka producer: %s", error.str())
 
 
 def _settle(future: "asyncio.Future[Delivery]", outcome: Delivery | PublishError) -> None:
