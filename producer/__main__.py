@@ -10,17 +10,25 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from common.article import describe_validation_error
 from producer.app import create_app
 from producer.auth import NoApiKeys
 from producer.settings import ProducerSettings
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Name each bad setting by its environment variable, never echoing the value (it may be a key)."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        variable = "_".join(str(part) for part in item["loc"][:1]).upper() or "settings"
+        parts.append(f"{variable}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def main() -> None:
     try:
         settings = ProducerSettings()
     except ValidationError as error:
-        sys.exit(f"newscounts-producer: invalid settings: {describe_validation_error(error)}")
+        sys.exit(f"newscounts-producer: invalid settings: {describe_settings_error(error)}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
