@@ -1,0 +1,41 @@
+"""Count known articles with the consumer's own code and write them through the real sink API.
+
+The browser test and the README screenshot use this instead of the whole Kafka pipeline: the page only
+reads the sink, so what matters is that the counts are the consumer's counts, written the way a worker
+writes them (one :class:`PartitionFlush` per partition, continuing from and fenced by its stored lease).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from spacy.language import Language
+
+from common.article import Article
+from common.sinks.base import Sink
+from consumer.entities import article_entities
+from consumer.nlp import doc_entities
+from consumer.pending import PendingPartition
+from consumer.settings import DEFAULT_EXCLUDED_LABELS
+from consumer.windows import event_time, window_start
+
+GROUP_ID = "dashboard"
+TOPIC = "articles"
+PARTITIONS = 4
+
+
+def count_articles(
+    sink: Sink, nlp: Language, articles: Sequence[Mapping[str, Any]], *, window_seconds: int = 3600
+) -> None:
+    """Run NER over ``articles`` and write their counts, article ``i`` going to partition ``i % 4``."""
+    parsed = [Article.model_validate(article) for article in articles]
+    leases = {partition: sink.read_offset(GROUP_ID, TOPIC, partition) for partition in range(PARTITIONS)}
+    pending = {partition: PendingPartition(lease.next_offset) for partition, lease in leases.items()}
+    docs = nlp.pipe((article.content for article in parsed), batch_size=8)
+    for index, (article, doc) in enumerate(zip(parsed, docs, strict=True)):
+        counts = pending[index % PARTITIONS]
+        offset = counts.next_offset or 0
+        found = article_entities(doc_entities(doc), DEFAULT_EXCLUDED_LABELS)
+        counts.add_article(offset, article.publication, window_start(event_time(article, None), window_seconds), found)
+    for partition, counts in pending.items():
+        if counts.processed:
+            sink.write(counts.to_flush(GROUP_ID, TOPIC, partition, window_seconds), leases[partition])
