@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from confluent_kafka import Consumer
 
@@ -27,11 +26,11 @@ from producer.load import (
     Skew,
     SourceArticle,
     Summary,
-    _http_outcomes,
     apply_skew,
     chunks,
     drop_published_at,
     due_offset,
+    http_outcomes,
     interleave_publications,
     is_hot,
     main,
@@ -218,9 +217,10 @@ def test_summary_sorts_outcomes_into_accepted_rejected_errors() -> None:
 
 def test_batch_answers_count_each_item() -> None:
     body = {"accepted": 2, "rejected": 1, "results": [{"status": 202}, {"status": 422}, {"status": 202}]}
-    assert _http_outcomes(httpx.Response(207, json=body), 3, batch=True) == {"202": 2, "422": 1}
-    assert _http_outcomes(httpx.Response(401, json={"detail": "no"}), 3, batch=True) == {"401": 3}
-    assert _http_outcomes(httpx.Response(202, json={"id": "x"}), 1, batch=False) == {"202": 1}
+    assert http_outcomes(207, json.dumps(body).encode(), 3, batch=True) == {"202": 2, "422": 1}
+    assert http_outcomes(401, b'{"detail": "no"}', 3, batch=True) == {"401": 3}
+    assert http_outcomes(202, b'{"id": "x"}', 1, batch=False) == {"202": 1}
+    assert http_outcomes(503, b"not json", 2, batch=True) == {"503": 2}
 
 
 def test_main_refuses_input_without_valid_articles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
