@@ -561,6 +561,26 @@ def test_firestore_refuses_a_flush_too_large_for_one_commit(
         sink.close()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sink_spec", ["firestore"], indirect=True)
+def test_a_commit_the_server_refuses_as_too_large_is_flush_too_large(
+    sink_spec: SinkSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import common.sinks.firestore
+
+    monkeypatch.setattr(common.sinks.firestore, "MAX_COMMIT_BYTES", 1 << 30)  # let the server decide
+    sink = open_spec(sink_spec)
+    try:
+        huge = delta("Huge", {BASE: (1, [(f"Entity {n:05d} " + "x" * 200, "ORG", 1, 1) for n in range(12_000)])})
+        with pytest.raises(SinkFlushTooLarge):  # the emulator takes 4 MiB per message, Firestore 10 MiB
+            sink.write(flush(0, 1, huge), OffsetLease(None, None))
+
+        assert sink.publications() == []
+        assert sink.read_offset(GROUP, TOPIC, 0) == OffsetLease(None, None)
+    finally:
+        sink.close()
+
+
 def test_open_sink_follows_the_settings(sink_spec: SinkSpec) -> None:
     from common.sinks.firestore import FirestoreSink
     from common.sinks.sqlite import SqliteSink
