@@ -11,12 +11,8 @@ node_modules are missing, unless ``REQUIRE_BROWSER=1`` (CI): then it fails.
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,6 +25,7 @@ from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
 from tests.browser.counts import count_articles
+from tests.browser.service import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,48 +56,6 @@ def require_browser() -> None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serve(sqlite_path: Path, log_path: Path) -> Iterator[str]:
-    """The real HTTP service on a free port, reading counts from ``sqlite_path``; yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "SINK": "sqlite",
-        "SQLITE_PATH": str(sqlite_path),
-        "API_KEYS": "dashboard-e2e-key",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-    }
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "producer"], cwd=REPO, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the HTTP service exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the HTTP service did not answer /healthz within 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def api(base: str, path: str, **params: Any) -> Any:

@@ -358,7 +358,14 @@
     if (select.value !== (selected || '')) select.value = selected || '';
   }
 
-  function syncControls() {
+  /** Set a control's value unless it already has it; a focused date field keeps what is being typed. */
+  function setValue(control, value, force) {
+    if (control.value === value) return;
+    if (!force && control.type === 'date' && document.activeElement === control) return;
+    control.value = value;
+  }
+
+  function syncControls(force = false) {
     const summaries = publicationsSeen || [];
     const comparing = state.names.length > 1;
     controls.pickers.forEach((select, slot) => {
@@ -367,12 +374,12 @@
     controls.compare.checked = comparing;
     controls.compare.disabled = summaries.length < 2 && !comparing;
     for (const field of document.querySelectorAll('[data-compare]')) field.hidden = !comparing;
-    controls.range.value = state.range;
+    setValue(controls.range, state.range);
     for (const field of document.querySelectorAll('[data-custom]')) field.hidden = state.range !== 'custom';
-    controls.from.value = state.from;
-    controls.to.value = state.to;
-    controls.label.value = state.label;
-    controls.top.value = String(state.top);
+    setValue(controls.from, state.from, force);
+    setValue(controls.to, state.to, force);
+    setValue(controls.label, state.label);
+    setValue(controls.top, String(state.top));
     controls.autoRefresh.checked = state.refresh > 0;
     $('refresh-seconds').textContent = String(state.refresh || DEFAULT_REFRESH_SECONDS);
     document.title = state.names.length ? `${state.names.join(' vs ')} · newscounts` : 'newscounts dashboard';
@@ -389,7 +396,7 @@
   function choose(change) {
     state = { ...state, ...change };
     if (state.range !== 'custom') state = { ...state, from: '', to: '' };
-    syncControls();
+    syncControls(true);
     const problem = rangeProblem();
     $('range-error').textContent = problem;
     controls.from.setAttribute('aria-invalid', problem ? 'true' : 'false');
@@ -450,7 +457,7 @@
   window.addEventListener('popstate', () => {
     state = readState(location.search);
     $('range-error').textContent = '';
-    syncControls();
+    syncControls(true);
     refresh(true);
   });
   document.addEventListener('visibilitychange', () => {
@@ -556,7 +563,7 @@
     return stateMessage(
       'empty',
       `No articles of ${column.name} in ${describeInterval(interval)}.${span}`
-        + (RANGES[state.range].now ? ' Ranges up to now are empty when the articles are older (the sample data runs 2010-2020).' : ''),
+        + (RANGES[state.range].now ? ' Ranges up to now are empty when the counted articles are older (the sample articles date from 2010 to 2020).' : ''),
       actions,
     );
   }
@@ -572,7 +579,7 @@
     }
     const rows = entities.entities.map((entity, rank) => {
       const share = Math.round((100 * entity.articles) / Math.max(1, entities.articles));
-      const width = (100 * entity.mentions) / scale.mentions;
+      const fraction = entity.mentions / scale.mentions;
       return h('tr', {
         title: `${entity.text} (${entity.label}): ${plural(entity.mentions, 'mention')} in ${number(entity.articles)} of ${plural(entities.articles, 'article')} (${share}%)`,
       },
@@ -581,7 +588,7 @@
         h('span', { class: 'text' }, entity.text),
         state.label ? null : [' ', h('abbr', { class: 'kind', title: LABEL_NAMES.get(entity.label) || entity.label }, entity.label)]),
       h('td', { class: 'mentions' }, h('div', { class: 'meter' },
-        h('span', { class: 'bar', style: `width: calc((100% - 3.6rem) * ${(width / 100).toFixed(4)})`, 'aria-hidden': 'true' }),
+        h('span', { class: 'bar', style: `width: calc((100% - 3.6rem) * ${fraction.toFixed(4)})`, 'aria-hidden': 'true' }),
         h('span', { class: 'num' }, number(entity.mentions)))),
       h('td', { class: 'articles' },
         h('span', { class: 'num' }, number(entity.articles)), ' ',
@@ -698,7 +705,7 @@
   function windowsChart(column, index, view, scale, open) {
     const { bucket } = scale;
     const bars = scale.series.get(column.name);
-    const title = bucket.native ? `Articles per ${bucket.name}` : `Articles per ${bucket.name}`;
+    const title = `Articles per ${bucket.name}`;
     const note = bucket.native ? '' : ` (sums of the ${durationText(scale.windowSize)} windows)`;
     const busiest = bars.reduce((best, bar) => (bar.articles > best.articles ? bar : best), bars[0]);
     const figure = h('figure', { class: 'chart' });
@@ -729,7 +736,7 @@
     const { bars, bucket, peak, tone, label } = figure.chart;
     const plot = figure.querySelector('.plot');
     const width = Math.max(220, Math.floor(plot.clientWidth || 300));
-    const height = Math.round(Math.min(240, Math.max(150, width * 0.4)));
+    const height = Math.round(Math.min(220, Math.max(140, width * 0.3)));
     const left = 34;
     const right = 6;
     const top = 8;
@@ -782,6 +789,6 @@
   /* ---------- start ---------- */
 
   saveState(false);
-  syncControls();
+  syncControls(true);
   refresh(true);
 })();

@@ -7,18 +7,12 @@
 // Configuration: the DASHBOARD_E2E environment variable, JSON with baseUrl, brokenUrl, chromium,
 // publications (three names), custom ({from, to}: YYYY-MM-DD) and artifacts (a folder for screenshots).
 
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const config = JSON.parse(process.env.DASHBOARD_E2E);
 const WAIT_MS = 30_000;
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 
 const inbox = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const say = (record) => process.stdout.write(`${JSON.stringify(record)}\n`);
@@ -81,14 +75,8 @@ async function step(page, name, action) {
   say({ step: name, view: await observe(page) });
 }
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'newscounts-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: config.chromium,
-  headless: true,
-  args: CHROMIUM_ARGS,
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] ?? await context.newPage();
+const browser = await launch(config.chromium, { width: 1280, height: 900 });
+const { page } = browser;
 const pageErrors = [];
 page.on('pageerror', (error) => pageErrors.push(error.message));
 const [first, second, third] = config.publications;
@@ -140,7 +128,6 @@ try {
   say({ step: 'failed', error: String(error.stack || error), view: await observe(page).catch(() => null), pageErrors });
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser.close();
   process.stdin.destroy();
 }

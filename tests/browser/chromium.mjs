@@ -1,0 +1,27 @@
+// Launch Debian's chromium (never a browser build downloaded by Playwright) with a fresh profile.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** A browser context on a new, throw-away user-data-dir; `close()` removes the profile too. */
+export async function launch(executablePath, viewport, options = {}) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'newscounts-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath, headless: true, args: ARGS, viewport, ...options,
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  return {
+    page,
+    async close() {
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,20 @@
+// Screenshot of a dashboard view once it has loaded: node screenshot.mjs URL OUT.png [WIDTH HEIGHT].
+// CHROMIUM_PATH overrides /usr/bin/chromium.
+
+import { launch } from './chromium.mjs';
+
+const [url, out, width = '1280', height = '900'] = process.argv.slice(2);
+const browser = await launch(process.env.CHROMIUM_PATH || '/usr/bin/chromium', {
+  width: Number(width), height: Number(height),
+});
+try {
+  await browser.page.goto(url);
+  await browser.page.waitForFunction(() => {
+    const results = document.getElementById('results');
+    return results.dataset.view === (location.search || location.pathname)
+      && results.getAttribute('aria-busy') !== 'true';
+  }, null, { timeout: 30_000 });
+  await browser.page.screenshot({ path: out });
+} finally {
+  await browser.close();
+}

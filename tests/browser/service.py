@@ -1,0 +1,67 @@
+"""Run the real HTTP service (``python -m producer``) on a free port over a SQLite file, for a browser."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+START_SECONDS = 60
+
+
+class ServiceDidNotStart(RuntimeError):
+    """The service exited or did not answer /healthz; the message holds its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(sqlite_path: Path, log_path: Path) -> Iterator[str]:
+    """The service reading counts from ``sqlite_path``, its log in ``log_path``; yields its base URL.
+
+    Only the read API and the page are used, so no broker is needed (the service's Kafka producer only
+    logs that it cannot connect when none runs).
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "SINK": "sqlite",
+        "SQLITE_PATH": str(sqlite_path),
+        "API_KEYS": "dashboard-browser-key",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+    }
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "producer"], cwd=REPO, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not answers(f"{base}/healthz"):
+            if process.poll() is not None:
+                raise ServiceDidNotStart(f"the HTTP service exited with {process.returncode}:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise ServiceDidNotStart(f"no answer on /healthz in {START_SECONDS} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
