@@ -134,7 +134,10 @@ class Sink(ABC):
         """Apply ``flush`` atomically if the stored offset still matches ``lease``; return the new lease.
 
         Raises :class:`SinkFenced` when the lease is stale, :class:`SinkUnavailable` on transient
-        errors; in both cases nothing was written.
+        errors; in both cases nothing was written. (One exception: a Firestore commit that timed out may
+        have been applied after all; retrying with the same lease is then fenced, never counted twice, so
+        retry :class:`SinkUnavailable` with the same lease and answer :class:`SinkFenced` by re-reading the
+        offset.) :class:`SinkFlushTooLarge` when the flush cannot be one write. See docs/sinks.md.
         """
 
     # --- the read side (HTTP read API) ---
