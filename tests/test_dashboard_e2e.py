@@ -73,11 +73,6 @@ def day_after(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
-@pytest.fixture
-def browser_ready() -> None:
-    require_browser()
-
-
 @dataclass
 class Scenario:
     """What the checks need: the service, the custom range chosen, and the views observed so far."""
@@ -91,9 +86,8 @@ class Scenario:
         return answer
 
 
-def test_dashboard_shows_the_read_api_counts(
-    browser_ready: None, tmp_path: Path, sample_articles: list[dict[str, Any]]
-):
+def test_dashboard_shows_the_read_api_counts(tmp_path: Path, sample_articles: list[dict[str, Any]]):
+    require_browser()
     articles = [sample_articles[i] for i in FIRST_COUNTED]
     times_days = sorted(a["published_at"][:10] for a in articles if a["publication"] == WASHINGTON_TIMES)
     assert len(times_days) == 7

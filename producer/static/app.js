@@ -146,7 +146,7 @@
     if (status === 503) {
       throw new ApiError(status, `Cannot reach the counts store (503): ${detail}. ${retryHint()}`);
     }
-    if (status === 404) throw new ApiError(status, `${detail} (404).`);
+    if (status === 404) throw new ApiError(status, `${detail.charAt(0).toUpperCase()}${detail.slice(1)} (404).`);
     if (status === 401) {
       throw new ApiError(status, `The read API asks for an API key (401): ${detail}. This page cannot send one; `
         + 'ask the operator to leave READ_REQUIRES_KEY off for the dashboard.');
