@@ -25,6 +25,7 @@ from common.sinks.base import (
     PublicationDelta,
     PublicationEntities,
     Sink,
+    SinkError,
     SinkFenced,
     SinkFlushTooLarge,
     SinkUnavailable,
@@ -539,6 +540,18 @@ def test_busy_sqlite_is_unavailable_and_writes_nothing(tmp_path: Path, monkeypat
     finally:
         holder.close()
         sink.close()
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("these are not the counts you are looking for\n" * 100)
+    with pytest.raises(SinkError, match=r"notes\.txt") as raised:
+        open_spec(("sqlite", str(not_a_database)))
+    assert not isinstance(raised.value, SinkUnavailable)
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SinkError, match="SQLITE_PATH"):
+        open_spec(("sqlite", str(tmp_path / "file" / "sink.sqlite3")))
 
 
 @pytest.mark.parametrize("sink_spec", ["firestore"], indirect=True)

@@ -169,25 +169,36 @@ class SqliteSink(Sink):
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SinkError(
+                f"cannot create the folder of the SQLite sink {path}: {error}; check SQLITE_PATH"
+            ) from error
+        try:
             self._connection = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute("PRAGMA synchronous = FULL")
-            with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._connection.execute(statement)
-        except (sqlite3.Error, OSError) as error:
-            raise SinkUnavailable(f"cannot open the SQLite sink at {path}: {error}; check SQLITE_PATH") from error
+        except sqlite3.Error as error:
+            raise SinkUnavailable(f"cannot open the SQLite sink {path}: {error}; check SQLITE_PATH") from error
+        try:
+            with self._guarded("be opened (check SQLITE_PATH)") as connection:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = FULL")
+                with self._transaction("BEGIN IMMEDIATE"):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+        except SinkError:
+            self._connection.close()
+            raise
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` (take the write lock now, waiting up to the busy timeout) ... ``COMMIT``;
-        rolled back on any error, including a failed commit."""
-        self._connection.execute("BEGIN IMMEDIATE")
+    def _transaction(self, begin: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` (writes: take the write lock now, waiting up to the busy timeout) or ``BEGIN``
+        (reads: one consistent snapshot for the several statements of an answer) ... ``COMMIT``; rolled
+        back on any error, including a failed commit."""
+        self._connection.execute(begin)
         try:
-            yield self._connection
+            yield
             self._connection.execute("COMMIT")
         except BaseException:
             if self._connection.in_transaction:
@@ -196,14 +207,15 @@ class SqliteSink(Sink):
 
     @contextmanager
     def _guarded(self, what: str) -> Iterator[sqlite3.Connection]:
-        """Serialize calls on this instance and turn transient SQLite errors into SinkUnavailable."""
+        """Serialize calls on this instance; a busy or unreachable file is SinkUnavailable, anything else
+        (a corrupt file, not a database) SinkError."""
         with self._lock:
             try:
                 yield self._connection
             except sqlite3.Error as error:
                 if getattr(error, "sqlite_errorcode", 0) & 0xFF in _TRANSIENT_CODES:
                     raise SinkUnavailable(f"SQLite sink {self.path} could not {what}: {error}; retry") from error
-                raise SinkError(f"SQLite sink {self.path} failed to {what}: {error}") from error
+                raise SinkError(f"SQLite sink {self.path} could not {what}: {error}") from error
 
     # --- the write side ---
 
@@ -218,7 +230,7 @@ class SqliteSink(Sink):
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
         key = offset_key(flush.group_id, flush.topic, flush.partition)
         now = datetime.now(UTC).isoformat()
-        with self._guarded("write a flush") as connection, self._transaction():
+        with self._guarded("write a flush") as connection, self._transaction("BEGIN IMMEDIATE"):
             row = connection.execute("SELECT version FROM offsets WHERE offset_key = ?", (key,)).fetchone()
             stored = None if row is None else row[0]
             if stored != lease.version:
@@ -284,7 +296,7 @@ class SqliteSink(Sink):
     ) -> PublicationEntities | None:
         pub_key = publication_key(publication)
         sql_limit = limit if limit > 0 else -1
-        with self._guarded("read entities") as connection:
+        with self._guarded("read entities") as connection, self._transaction("BEGIN"):
             row = connection.execute("SELECT name, articles FROM publications WHERE pub_key = ?", (pub_key,)).fetchone()
             if row is None:
                 return None
@@ -315,7 +327,7 @@ class SqliteSink(Sink):
     ) -> list[WindowSummary] | None:
         pub_key = publication_key(publication)
         low, high = _bounds(start, end)
-        with self._guarded("read windows") as connection:
+        with self._guarded("read windows") as connection, self._transaction("BEGIN"):
             if connection.execute("SELECT 1 FROM publications WHERE pub_key = ?", (pub_key,)).fetchone() is None:
                 return None
             windows = connection.execute(_OVERLAPPING_WINDOWS, (pub_key, high, low)).fetchall()
