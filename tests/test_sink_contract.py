@@ -499,6 +499,7 @@ def test_documents_written_counts_every_document() -> None:
     assert documents_written(flush(0, 1)) == 1
 
 
+@pytest.mark.slow  # six calls, each giving up after its bounded retries (about 3 s)
 def test_unreachable_firestore_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:  # a port nobody listens on once the probe is closed
         probe.bind(("127.0.0.1", 0))
