@@ -25,7 +25,7 @@ from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
 from tests.browser.counts import count_articles
-from tests.browser.service import serve
+from tests.browser.service import serve, sqlite_sink, unreachable_sink
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,15 +91,13 @@ def test_dashboard_shows_the_read_api_counts(tmp_path: Path, sample_articles: li
     articles = [sample_articles[i] for i in FIRST_COUNTED]
     times_days = sorted(a["published_at"][:10] for a in articles if a["publication"] == WASHINGTON_TIMES)
     assert len(times_days) == 7
-    not_a_folder = tmp_path / "not-a-folder"
-    not_a_folder.write_text("a file where the sink's folder should be")
 
     nlp = load_ner(ConsumerSettings().ner_model)
     sink = SqliteSink(tmp_path / "counts.sqlite3")
     try:
         with (
-            serve(tmp_path / "counts.sqlite3", tmp_path / "app.log") as base,
-            serve(not_a_folder / "counts.sqlite3", tmp_path / "broken-app.log") as broken,
+            serve(sqlite_sink(tmp_path / "counts.sqlite3"), tmp_path / "app.log") as base,
+            serve(unreachable_sink(), tmp_path / "unreachable-app.log") as broken,
         ):
             scenario = Scenario(base, {"from": times_days[1], "to": times_days[4]})
             config = {
@@ -291,6 +289,12 @@ def check_reload(view: dict[str, Any], scenario: Scenario) -> None:
     assert view["panels"] == before["panels"]
 
 
+def check_steady(view: dict[str, Any], scenario: Scenario) -> None:
+    before = scenario.views["reload"]
+    assert view["panels"][0]["marker"] == "kept", "a refresh with unchanged counts redrew the panel"
+    assert [{**panel, "marker": None} for panel in view["panels"]] == before["panels"]
+
+
 def check_refreshed(view: dict[str, Any], scenario: Scenario) -> None:
     before = scenario.views["reload"]
     assert view["url"] == before["url"]
@@ -302,6 +306,7 @@ def check_refreshed(view: dict[str, Any], scenario: Scenario) -> None:
         scenario.entities(WASHINGTON_TIMES, label="PERSON", limit=50)["entities"], with_labels=False
     )
     assert politico == before["panels"][1]
+    assert times["marker"] is None  # redrawn with the new counts
 
 
 def check_narrow(view: dict[str, Any], scenario: Scenario) -> None:
@@ -312,7 +317,7 @@ def check_narrow(view: dict[str, Any], scenario: Scenario) -> None:
 
 def check_store_unreachable(view: dict[str, Any], scenario: Scenario) -> None:
     assert view["notice"].startswith("Cannot reach the counts store (503): ")
-    assert "check SQLITE_PATH" in view["notice"]
+    assert "the counts store cannot be read right now (no answer within 2s)" in view["notice"]
     assert view["panels"] == []
 
 
@@ -332,6 +337,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Scenario], None]] = {
     "compare-on": check_compare_on,
     "compare": check_compare,
     "reload": check_reload,
+    "steady": check_steady,
     "refreshed": check_refreshed,
     "narrow": check_narrow,
     "store-unreachable": check_store_unreachable,

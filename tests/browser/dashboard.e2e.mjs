@@ -52,6 +52,7 @@ function observe(page) {
       overflow: document.documentElement.scrollWidth - window.innerWidth,
       panels: [...document.querySelectorAll('#columns .panel')].map((panel) => ({
         publication: panel.dataset.publication,
+        marker: panel.dataset.marker ?? null,
         heading: text(panel.querySelector('h2')),
         summary: text(panel.querySelector('.summary')),
         state: text(panel.querySelector('.state')),
@@ -104,6 +105,14 @@ try {
   await step(page, 'compare-on', () => page.check('#compare'));
   await step(page, 'compare', () => page.selectOption('#publication-2', third));
   await step(page, 'reload', () => page.reload());
+
+  // Refreshes with unchanged counts redraw nothing (no flicker): a mark on the shown panel survives them.
+  await page.evaluate(() => { document.querySelector('#columns .panel').dataset.marker = 'kept'; });
+  for (let refreshes = 0; refreshes < 2; refreshes += 1) {
+    const checked = await page.textContent('#checked');
+    await page.waitForFunction((old) => document.getElementById('checked').textContent !== old, checked, { timeout: WAIT_MS });
+  }
+  await step(page, 'steady', async () => {});
 
   // New counts while the page is open: it updates itself, keeps the choices and the focus.
   await page.focus('#label');

@@ -16,7 +16,7 @@ from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
 from tests.browser.counts import count_articles
-from tests.browser.service import REPO, serve
+from tests.browser.service import REPO, serve, sqlite_sink
 
 SAMPLE = REPO.parent / "shared/data/allsides-3k.jsonl.gz"
 DEFAULT_VIEW = "?publication=CNN+%28Web+News%29&publication=Washington+Times&top=10"
@@ -38,7 +38,7 @@ def main() -> None:
         database = options.database or Path(folder) / "counts.sqlite3"
         if not database.exists():
             count_sample(database, options.sample, options.articles)
-        with serve(database, Path(folder) / "app.log") as base:
+        with serve(sqlite_sink(database), Path(folder) / "app.log") as base:
             width, height = options.size.split("x")
             options.out.parent.mkdir(parents=True, exist_ok=True)
             script = REPO / "tests/browser/screenshot.mjs"

@@ -26,9 +26,25 @@ def free_port() -> int:
         return port
 
 
+def sqlite_sink(path: Path) -> dict[str, str]:
+    """Settings of a service that reads the counts from the SQLite file ``path``."""
+    return {"SINK": "sqlite", "SQLITE_PATH": str(path)}
+
+
+def unreachable_sink() -> dict[str, str]:
+    """Settings of a service whose counts store does not answer: Firestore at a port where nothing
+    listens, with a short READ_TIMEOUT, so every read is a quick 503."""
+    return {
+        "SINK": "firestore",
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
+        "FIRESTORE_PROJECT": "newscounts-nowhere",
+        "READ_TIMEOUT": "2s",
+    }
+
+
 @contextmanager
-def serve(sqlite_path: Path, log_path: Path) -> Iterator[str]:
-    """The service reading counts from ``sqlite_path``, its log in ``log_path``; yields its base URL.
+def serve(sink: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The service with the ``sink`` settings, its log in ``log_path``; yields its base URL.
 
     Only the read API and the page are used, so no broker is needed (the service's Kafka producer only
     logs that it cannot connect when none runs).
@@ -36,8 +52,7 @@ def serve(sqlite_path: Path, log_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        "SINK": "sqlite",
-        "SQLITE_PATH": str(sqlite_path),
+        **sink,
         "API_KEYS": "dashboard-browser-key",
         "HOST": "127.0.0.1",
         "PORT": str(port),
