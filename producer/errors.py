@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from common.sinks.base import SinkUnavailable
+from common.sinks.base import SinkError
 from producer.publisher import PublishError, RecordTooLarge
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": error.reason}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
         return unavailable(error.reason, retry_after)
 
-    async def on_sink_unavailable(_: Request, error: Exception) -> JSONResponse:
+    async def on_sink_error(_: Request, error: Exception) -> JSONResponse:
+        # Transient (SinkUnavailable) or not (a misconfigured sink): either way the counts cannot be served now.
+        log.warning("the sink failed a read: %s", error)
         return unavailable(f"the counts store cannot be read right now ({error}); retry later", retry_after)
 
     async def on_bug(request: Request, error: Exception) -> JSONResponse:
@@ -116,5 +118,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, on_unprocessable)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(PublishError, on_publish_error)
-    app.add_exception_handler(SinkUnavailable, on_sink_unavailable)
+    app.add_exception_handler(SinkError, on_sink_error)
     app.add_exception_handler(Exception, on_bug)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter
 
-from common.article import normalize_publication
+from common.article import MAX_PUBLICATION_CHARS, normalize_publication
 from common.sinks.base import PublicationEntities, PublicationSummary, Sink, WindowSummary
 from producer.auth import require_read_key
 from producer.errors import ErrorBody, FieldProblem, InvalidInput, ValidationErrorBody
@@ -58,6 +58,11 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 T = TypeVar("T")
 
+MAX_LIMIT = 1_000_000
+"""A larger limit means the same as 0 (every entity); bounded so no store sees an absurd number."""
+MAX_LABEL_CHARS = 64
+"""spaCy labels are short words; a longer one cannot match and is refused before it reaches the store."""
+
 PUBLICATIONS = TypeAdapter(list[PublicationSummary])
 WINDOWS = TypeAdapter(list[WindowSummary])
 
@@ -84,9 +89,14 @@ async def list_publications(request: Request) -> Response:
 async def publication_entities(
     request: Request,
     publication: PublicationName,
-    limit: Annotated[int, Query(ge=0, description="Most entities returned; 0 returns every entity.")] = 20,
+    limit: Annotated[
+        int, Query(ge=0, le=MAX_LIMIT, description="Most entities returned; 0 returns every entity.")
+    ] = 20,
     label: Annotated[
-        str | None, Query(description="Only this spaCy label (PERSON, ORG, GPE, ...); empty means all.")
+        str | None,
+        Query(
+            max_length=MAX_LABEL_CHARS, description="Only this spaCy label (PERSON, ORG, GPE, ...); empty means all."
+        ),
     ] = None,
     start: Start = None,
     end: End = None,
@@ -114,7 +124,9 @@ async def publication_windows(
     publication: PublicationName,
     start: Start = None,
     end: End = None,
-    limit: Annotated[int, Query(ge=0, description="Top entities per window; 0 returns every entity.")] = 10,
+    limit: Annotated[
+        int, Query(ge=0, le=MAX_LIMIT, description="Top entities per window; 0 returns every entity.")
+    ] = 10,
 ) -> Response:
     """Per window overlapping `[start, end)`: its start, end, articles and top `limit` entities."""
     name = publication_name(publication)
@@ -133,9 +145,12 @@ async def read(request: Request, call: Callable[[Sink], T]) -> T:
 
 
 def publication_name(raw: str) -> str:
+    """The normalized name; a name no article could carry (over 200 characters) is unknown without a read."""
     name = normalize_publication(raw)
     if not name:
         raise InvalidInput([FieldProblem(field="publication", problem="must not be empty")])
+    if len(name) > MAX_PUBLICATION_CHARS:
+        raise unknown_publication(name[:40] + "...")
     return name
 
 

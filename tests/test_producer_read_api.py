@@ -282,6 +282,7 @@ async def test_an_unknown_publication_is_a_404(counts: Counts, path: str) -> Non
     [
         ("limit=-1", "limit", "Input should be greater than or equal to 0"),
         ("limit=ten", "limit", "Input should be a valid integer, unable to parse string as an integer"),
+        ("limit=1000001", "limit", "Input should be less than or equal to 1000000"),
         ("start=2020-07-21&end=2020-07-20", "end", "must be later than start"),
         ("start=2020-07-20&end=2020-07-20", "end", "must be later than start"),
         ("start=yesterday", "start", "Input should be a valid datetime or date, input is too short"),
@@ -301,11 +302,47 @@ async def test_bad_parameters_are_a_422_naming_them(counts: Counts, query: str, 
         assert answer.json() == {"detail": f"{field}: {problem}", "errors": [{"field": field, "problem": problem}]}
 
 
+async def test_a_label_longer_than_any_is_a_422(counts: Counts) -> None:
+    answer = await counts.client.get("/publications/Reuters/entities", params={"label": "L" * 65})
+
+    problem = "String should have at most 64 characters"
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": f"label: {problem}", "errors": [{"field": "label", "problem": problem}]}
+
+
 async def test_an_empty_publication_is_a_422(counts: Counts) -> None:
     answer = await counts.client.get("/publications/%20/entities")
 
     assert answer.status_code == 422
     assert answer.json()["detail"] == "publication: must not be empty"
+
+
+async def test_garbage_parameters_never_get_a_500(counts: Counts) -> None:
+    paths = [
+        "/publications/%FF%FE/entities",
+        "/publications/%00/entities",
+        "/publications/" + "n" * 10_000 + "/entities",
+        "/publications/" + "%2F" * 300 + "/windows",
+        "/publications/Reuters/entities?label=" + "L" * 5000,
+        "/publications/Reuters/entities?label=%00",
+        "/publications/Reuters/entities?limit=99999999999999999999999",
+        "/publications/Reuters/entities?start=0001-01-01&end=9999-12-31T23:59:59",
+        "/publications/Reuters/windows?start=9999-12-31T23:59:59Z",
+        "/publications/Reuters/windows?start=2020-07-20T00:00:00%2B14:00&end=2020-07-20T00:00:00-12:00",
+        "/publications/Reuters/windows?start=1e308",
+        "/publications/Reuters/windows?start=-1",
+        "/publications/Reuters/entities?start=2020-07-20&start=2020-07-21",
+        "/publications/entities",
+        "/publications//entities",
+        "/publications/Reuters/entities/extra",
+        "/publications/Reuters",
+    ]
+    statuses = []
+    for path in paths:
+        answer = await counts.client.get(path)
+        statuses.append(answer.status_code)
+        assert answer.status_code in {200, 404, 405, 422}, (path[:80], answer.text)
+    assert statuses == [404, 404, 404, 404, 422, 200, 422, 200, 200, 200, 422, 200, 200, 404, 422, 404, 404]
 
 
 async def test_reads_may_require_a_key(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -334,13 +371,13 @@ async def test_an_unreadable_sqlite_sink_is_a_503(
     for answer in answers:
         assert answer.status_code == 503
         assert answer.headers["retry-after"] == "5"
-        assert answer.json()["detail"].startswith(
-            f"the counts store cannot be read right now (cannot open the SQLite sink at {not_a_directory}/"
-        )
+        assert answer.json()["detail"].startswith("the counts store cannot be read right now (")
         assert answer.json()["detail"].endswith("; check SQLITE_PATH); retry later")
+        assert str(not_a_directory) in answer.json()["detail"]
     assert ready.status_code == 503
     assert ready.json()["kafka"] == "ok"
-    assert ready.json()["sink"].startswith("the counts store cannot be read: cannot open the SQLite sink at ")
+    assert ready.json()["sink"].startswith("the counts store cannot be read: ")
+    assert ready.json()["sink"].endswith("; check SQLITE_PATH")
 
 
 async def test_an_unreachable_firestore_is_a_503(
