@@ -7,6 +7,7 @@ Both are the same in every process and on every machine.
 
 import base64
 import hashlib
+from urllib.parse import quote
 
 from common.article import normalize_publication
 
@@ -23,5 +24,9 @@ def entity_key(text_key: str, label: str) -> str:
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:
-    """Document id of a partition's committed offset in the sink, e.g. ``newscounts.articles.3``."""
-    return f"{group_id}.{topic}.{partition}"
+    """Document id of a partition's committed offset in the sink, e.g. ``newscounts.articles.3``.
+
+    Topic names are limited to ``[a-zA-Z0-9._-]`` by Kafka; group ids are free text, so they are percent-encoded
+    (a ``/`` would otherwise split a Firestore path).
+    """
+    return f"{quote(group_id, safe='')}.{topic}.{partition}"

@@ -62,11 +62,10 @@ def firestore_emulator() -> Iterator[str]:
 
 @pytest.fixture
 def firestore_project(firestore_emulator: str) -> Iterator[str]:
-    """A Firestore project id on the emulator whose data is cleared before and after the test."""
+    """A fresh Firestore project id on the emulator (so parallel runs never share data), cleared afterwards."""
     from devservices.firestore import clear_emulator
 
-    project = "newscounts-test"
-    clear_emulator(firestore_emulator, project)
+    project = f"newscounts-test-{uuid.uuid4().hex[:8]}"
     yield project
     clear_emulator(firestore_emulator, project)
 

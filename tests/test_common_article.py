@@ -65,6 +65,7 @@ def test_keys_are_stable_and_safe() -> None:
     )
     assert entity_key("donald trump", "PERSON") != entity_key("donald trump", "ORG")
     assert offset_key("g", "articles", 3) == "g.articles.3"
+    assert offset_key("team/a b", "articles", 0) == "team%2Fa%20b.articles.0"
 
 
 @pytest.mark.parametrize(
