@@ -80,7 +80,7 @@ def up(*, firestore: bool, processes: int | None, port: int, kafka_port: int) ->
         print(f"Starting Kafka on {broker.bootstrap} (log: {broker.log_file})...")
         started = time.monotonic()
         broker.start()
-        settings = CommonSettings(_env_file=None, kafka_bootstrap_servers=broker.bootstrap)  # type: ignore[call-arg]
+        settings = CommonSettings(_env_file=None, kafka_bootstrap_servers=broker.bootstrap)
         create_topics(broker.bootstrap, {settings.kafka_topic: 16, settings.kafka_dlq_topic: 1})
         print(
             f"Kafka is up in {time.monotonic() - started:.1f}s; topics {settings.kafka_topic} (16 partitions) "
