@@ -30,7 +30,7 @@
     '24h': { text: 'the last 24 hours', now: DAY },
     '7d': { text: 'the last 7 days', now: 7 * DAY },
     '30d': { text: 'the last 30 days', now: 30 * DAY },
-    custom: { text: 'the chosen dates' },
+    custom: {},
   };
 
   const $ = (id) => document.getElementById(id);
@@ -203,14 +203,17 @@
     return { start: null, end: null };
   }
 
+  /** E.g. "all time", "2016-01-01 – 2016-12-31 UTC", "the last hour (2026-01-05 09:40 – 10:40 UTC)". */
   function describeInterval(interval) {
-    if (interval.start === null && interval.end === null) return state.range === 'all' ? 'all time' : 'all time (no data yet)';
-    const showTime = RANGES[state.range].now || (RANGES[state.range].latest && RANGES[state.range].latest <= DAY);
+    const range = RANGES[state.range];
+    if (interval.start === null && interval.end === null) return range.text && !range.latest ? range.text : 'all time';
+    const showTime = range.now || (range.latest && range.latest <= DAY);
     const text = showTime ? minuteText : dayText;
     const endText = (ms) => (showTime ? minuteText(ms) : dayText(ms - 1));
-    if (interval.start === null) return `up to ${endText(interval.end)} UTC`;
-    if (interval.end === null) return `from ${text(interval.start)} UTC`;
-    return `${text(interval.start)} – ${endText(interval.end)} UTC`;
+    let dates = `${text(interval.start)} – ${endText(interval.end)} UTC`;
+    if (interval.start === null) dates = `up to ${endText(interval.end)} UTC`;
+    if (interval.end === null) dates = `from ${text(interval.start)} UTC`;
+    return range.text ? `${range.text} (${dates})` : dates;
   }
 
   /* ---------- loading ---------- */
@@ -336,7 +339,7 @@
     return `${summary.publication} (${count} article${summary.articles === 1 ? '' : 's'})`;
   }
 
-  /** Update a picker's options in place (no rebuild when only counts changed, so an open list stays open). */
+  /** Update a picker's options in place: rebuilt only when the set of publications changed. */
   function syncPicker(select, summaries, selected, taken, optional) {
     const wanted = [];
     if (optional) wanted.push({ value: '', text: '— none —' });
@@ -539,7 +542,7 @@
     panel.append(h('p', { class: 'summary' },
       h('strong', { class: 'in-range' }, plural(entities.articles, 'article')),
       ` in ${describeInterval(view.interval)}`,
-      state.range === 'all' ? '' : ` (of ${number(total)} all time)`,
+      state.range === 'all' ? '' : `; ${number(total)} all time`,
       column.summary?.updated_at
         ? h('span', { class: 'written' }, ` · updated ${minuteText(Date.parse(column.summary.updated_at))} UTC`)
         : null));
