@@ -14,6 +14,8 @@ try {
     return results.dataset.view === (location.search || location.pathname)
       && results.getAttribute('aria-busy') !== 'true';
   }, null, { timeout: 30_000 });
+  // The loading dim fades out (a CSS transition): wait until it is gone.
+  await browser.page.waitForFunction(() => getComputedStyle(document.getElementById('columns')).opacity === '1');
   await browser.page.screenshot({ path: out });
 } finally {
   await browser.close();
