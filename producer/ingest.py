@@ -5,15 +5,18 @@ validated with the shared :class:`~common.article.Article` model, and published 
 An article is reported accepted only after Kafka acknowledged it.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from common.article import Article
 from producer.auth import require_api_key
+from producer.batch_body import split_json_array, split_ndjson
 from producer.errors import (
     ErrorBody,
     FieldProblem,
@@ -181,43 +184,38 @@ async def post_batch(request: Request) -> JSONResponse:
     settings: ProducerSettings = request.app.state.settings
     content_type = require_content_type(request, (JSON, NDJSON))
     body = await read_body(request, settings.max_body_bytes)
-    items = split_ndjson(body) if content_type == NDJSON else split_json_array(body)
-    if len(items) > settings.batch_max:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"the batch holds {len(items)} articles, more than BATCH_MAX ({settings.batch_max}): split it",
-        )
-    results = await publish_items(request, items)
-    return batch_response(results, settings.retry_after)
-
-
-async def publish_items(request: Request, items: list[Any]) -> list[ItemResult]:
-    """Validate every item, publish the valid ones together, and report each item's outcome."""
-    settings: ProducerSettings = request.app.state.settings
+    # Splitting and validating up to 8 MiB is CPU work: keep it off the event loop.
+    results, valid = await run_in_threadpool(prepare_batch, body, content_type == NDJSON, settings)
     metrics = request.app.state.metrics
-    context = {"max_article_bytes": settings.max_article_bytes}
-    results: list[ItemResult] = []
-    valid: list[tuple[int, Article]] = []
-    for index, item in enumerate(items):
-        try:
-            article = (
-                Article.model_validate_json(item, context=context)
-                if isinstance(item, bytes)
-                else Article.model_validate(item, context=context)
-            )
-        except ValidationError as error:
-            metrics.articles_rejected.labels("invalid").inc()
-            problems = validation_problems(error, whole="item")
-            results.append(ItemResult(index=index, status=422, error=describe(problems), errors=problems))
-            continue
-        valid.append((index, article))
-        results.append(ItemResult(index=index, status=202, id=article.article_id))
+    metrics.articles_rejected.labels("invalid").inc(len(results) - len(valid))
     publisher: Publisher = request.app.state.publisher
     outcomes = await publisher.publish_many([(article.article_id, kafka_value(article)) for _, article in valid])
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         record_outcome(results[index], outcome)
     metrics.articles_accepted.inc(sum(1 for result in results if result.status == 202))
-    return results
+    return batch_response(results, settings.retry_after)
+
+
+def prepare_batch(
+    body: bytes, ndjson: bool, settings: ProducerSettings
+) -> tuple[list[ItemResult], list[tuple[int, Article]]]:
+    """A result per item (202 pending publication, or 422 with the problems) and the valid articles."""
+    items: Sequence[str | bytes] = (
+        split_ndjson(body, settings.batch_max) if ndjson else split_json_array(body, settings.batch_max)
+    )
+    context = {"max_article_bytes": settings.max_article_bytes}
+    results: list[ItemResult] = []
+    valid: list[tuple[int, Article]] = []
+    for index, item in enumerate(items):
+        try:
+            article = Article.model_validate_json(item, context=context)
+        except ValidationError as error:
+            problems = validation_problems(error, whole="item")
+            results.append(ItemResult(index=index, status=422, error=describe(problems), errors=problems))
+            continue
+        valid.append((index, article))
+        results.append(ItemResult(index=index, status=202, id=article.article_id))
+    return results, valid
 
 
 def record_outcome(result: ItemResult, outcome: Delivery | PublishError) -> None:
@@ -276,30 +274,3 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def split_json_array(body: bytes) -> list[Any]:
-    """The items of a JSON array; 422 when the body is not one."""
-    try:
-        document = pydantic_core.from_json(body)
-    except ValueError as error:
-        raise body_problem(f"Invalid JSON: {error}") from None
-    if not isinstance(document, list):
-        raise body_problem(
-            f"expected a JSON array of articles (or NDJSON with Content-Type: {NDJSON}), got a JSON "
-            f"{json_type(document)}"
-        )
-    return document
-
-
-def split_ndjson(body: bytes) -> list[Any]:
-    """One item per non-blank line, left as bytes: each line is parsed (and may fail) on its own."""
-    return [line for line in body.split(b"\n") if line.strip()]
-
-
-def json_type(value: Any) -> str:
-    return {dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
-
-
-def body_problem(problem: str) -> InvalidInput:
-    return InvalidInput([FieldProblem(field="body", problem=problem)])

@@ -4,12 +4,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import HTTPException
 from pydantic import ValidationError
 
 from common.article import Article
 from producer.auth import NoApiKeys, key_is_valid, load_api_keys
+from producer.batch_body import split_json_array, split_ndjson
 from producer.errors import FieldProblem, validation_problems
-from producer.ingest import kafka_value, split_ndjson
+from producer.ingest import kafka_value
 from producer.metrics import route_template
 from producer.publisher import producer_config
 from producer.settings import ProducerSettings
@@ -133,7 +135,32 @@ def test_the_kafka_value_is_the_normalized_article_with_its_id() -> None:
 
 
 def test_ndjson_skips_blank_lines_and_keeps_bad_ones() -> None:
-    assert split_ndjson(b'{"a":1}\r\n\n  \n{bad\n{"b":2}') == [b'{"a":1}\r', b"{bad", b'{"b":2}']
+    body = b'{"a":1}\r\n\n  \t\n{bad\n{"b":2}'
+
+    assert split_ndjson(body, 3) == [b'{"a":1}\r', b"{bad", b'{"b":2}']
+    assert split_ndjson(b"\n" * 1_000_000 + b"x\n \n", 1) == [b"x"]
+
+
+def test_a_json_array_is_split_into_raw_elements() -> None:
+    body = b' [ {"a": 1} ,\n [2, {"x": "]"}], "s", NaN ] '
+
+    assert split_json_array(body, 4) == ['{"a": 1}', '[2, {"x": "]"}]', '"s"', "NaN"]
+    assert split_json_array(b"[]", 1) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "limit"), [(b"[" + b"{}," * 1_000_000 + b"{}]", 1000), (b"{}\n" * 1_000_000, 1000), (b"[1,2]", 1)]
+)
+def test_splitting_stops_at_the_first_item_over_the_limit(body: bytes, limit: int) -> None:
+    split = split_ndjson if body.startswith(b"{") else split_json_array
+
+    with pytest.raises(HTTPException) as refused:
+        split(body, limit)
+
+    assert refused.value.status_code == 413
+    assert refused.value.detail == (
+        f"the batch holds more than BATCH_MAX ({limit}) articles: split it into batches of at most {limit}"
+    )
 
 
 def test_metrics_are_labelled_by_route_template() -> None:
