@@ -12,7 +12,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -227,7 +227,7 @@ def reference_normalize(text: str) -> str:
         text = step
 
 
-def reference_entities(nlp: Any, articles: list[Mapping[str, Any]]) -> list[list[tuple[str, str]]]:
+def reference_entities(nlp: Any, articles: Sequence[Mapping[str, Any]]) -> list[list[tuple[str, str]]]:
     """spaCy run directly: each article's (text, label) entities, one document at a time."""
     return [
         [(ent.text, ent.label_) for ent in doc.ents] for doc in nlp.pipe((a["content"] for a in articles), batch_size=1)
@@ -246,8 +246,8 @@ class Counts:
 
 
 def expected_counts(
-    articles: list[Mapping[str, Any]],
-    entities: list[list[tuple[str, str]]],
+    articles: Sequence[Mapping[str, Any]],
+    entities: Sequence[list[tuple[str, str]]],
     window_seconds: int,
     excluded: set[str] = DEFAULT_EXCLUDED,
     timestamp_ms: int = FIXED_TIMESTAMP_MS,
