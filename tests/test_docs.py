@@ -15,3 +15,15 @@ def test_article_json_schema_in_docs_matches_the_model() -> None:
         "`python -c 'import json; from common.article import Article; "
         "print(json.dumps(Article.model_json_schema(), indent=2))' > docs/article.schema.json`"
     )
+
+
+def test_readme_settings_table_matches_the_code() -> None:
+    from devservices.settings_table import settings_table
+
+    readme = (DOCS.parent / "README.md").read_text()
+    start, end = "<!-- settings:start -->\n", "\n<!-- settings:end -->"
+    assert start in readme and end in readme, "README.md lacks the settings table markers"
+    published = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert published == settings_table(), (
+        "the README's settings table is stale: regenerate it with `.venv/bin/python -m devservices.settings_table`"
+    )
