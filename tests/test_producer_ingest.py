@@ -178,6 +178,18 @@ async def test_a_body_that_is_not_json_is_a_422(ingest: Ingest, raw: bytes, prob
     assert answer.json() == {"detail": f"body: {problem}", "errors": [{"field": "body", "problem": problem}]}
 
 
+async def test_a_large_article_is_stored_whole_and_a_large_invalid_one_refused(ingest: Ingest) -> None:
+    content = "Lorem ipsum dolor sit amet. " * 20_000  # 560 kB: parsed off the event loop
+    accepted = await ingest.client.post("/articles", json={"publication": "R", "content": content}, headers=AUTH)
+    refused = await ingest.client.post("/articles", json={"publication": 7, "content": content}, headers=AUTH)
+
+    assert accepted.status_code == 202
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "publication: Input should be a valid string"
+    (record,) = read_back(ingest.bootstrap, ingest.topic, 1)
+    assert record_json(record)["content"] == content
+
+
 async def test_content_over_max_article_bytes_is_a_422(small: Ingest) -> None:
     answer = await small.client.post("/articles", json={"publication": "R", "content": "é" * 501}, headers=AUTH)
 
