@@ -10,9 +10,10 @@ const ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** A browser context on a new, throw-away user-data-dir; `close()` removes the profile too. */
-export async function launch(executablePath, viewport, options = {}) {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'newscounts-chromium-'));
+/** A browser context on a new, throw-away user-data-dir (inside `parent`, default the system temporary
+ * folder); `close()` removes the profile too. */
+export async function launch(executablePath, viewport, options = {}, parent = os.tmpdir()) {
+  const userDataDir = fs.mkdtempSync(path.join(parent, 'newscounts-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath, headless: true, args: ARGS, viewport, ...options,
   });

@@ -5,7 +5,8 @@
 // {"step": ..., "waiting": true} and waits for a line "go" on stdin.
 //
 // Configuration: the DASHBOARD_E2E environment variable, JSON with baseUrl, brokenUrl, chromium,
-// publications (three names), custom ({from, to}: YYYY-MM-DD) and artifacts (a folder for screenshots).
+// publications (three names), custom ({from, to}: YYYY-MM-DD) and artifacts (a folder for the browser
+// profile and a screenshot on failure).
 
 import path from 'node:path';
 import readline from 'node:readline';
@@ -76,7 +77,7 @@ async function step(page, name, action) {
   say({ step: name, view: await observe(page) });
 }
 
-const browser = await launch(config.chromium, { width: 1280, height: 900 });
+const browser = await launch(config.chromium, { width: 1280, height: 900 }, {}, config.artifacts);
 const { page } = browser;
 const pageErrors = [];
 page.on('pageerror', (error) => pageErrors.push(error.message));
