@@ -75,13 +75,17 @@ def run_ingest(
     batch = measured("batch", lambda: http(list(chunks(take(count), batch_size)), batch=True, in_flight=4))
     raw_topic, raw_dlq = fresh_topics(pipeline.broker.bootstrap, "bench-raw-produce")
     try:
-        kafka = send_kafka(
-            take(count),
-            bootstrap=pipeline.broker.bootstrap,
-            topic=raw_topic,
-            rate=None,
-            progress=Progress(count, enabled=False),
-        )
+        kafka_runs = [
+            send_kafka(
+                take(n),
+                bootstrap=pipeline.broker.bootstrap,
+                topic=raw_topic,
+                rate=None,
+                progress=Progress(n, enabled=False),
+            )
+            for n in (WARMUP_REQUESTS, count)  # the first producer on a new broker waits for the coordinator
+        ]
+        kafka = kafka_runs[-1]
     finally:
         delete_topics(pipeline.broker.bootstrap, [raw_topic, raw_dlq])
     half = single.rate / 2
