@@ -50,7 +50,7 @@ class ConsumerSettings(CommonSettings):
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )
     ner_batch_size: int = Field(
-        2, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it)."
+        1, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it, speed does not)."
     )
     consume_timeout: Duration = Field(
         timedelta(milliseconds=500), description="Longest wait of one Kafka consume call for new messages."

