@@ -13,6 +13,7 @@ from bench.goals import evaluate
 from bench.limit import LimitResult, count_words
 from bench.memory import MemorySamples
 from bench.plots import write_plots
+from bench.profile_consumer import StackFrame, breakdown, parse_frame
 from bench.report import LATEST_END, LATEST_START, update_docs, write_results
 
 MB = 1024 * 1024
@@ -197,3 +198,33 @@ def test_plots_are_written(tmp_path: Path) -> None:
     paths = write_plots(run_figures(), tmp_path)
     assert [p.name for p in paths] == ["2026-01-02-throughput.png", "2026-01-02-latency.png", "2026-01-02-memory.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_profile_breakdown_categorizes_each_stack_by_its_first_matching_frame() -> None:
+    worker_source = (Path(__file__).resolve().parents[1] / "consumer/worker.py").read_text().splitlines()
+    consume_line = next(n for n, line in enumerate(worker_source, start=1) if "._consumer.consume(" in line)
+    root = "<module> (<string>:1);main (consumer/worker.py:226);run_worker (consumer/worker.py:214)"
+    collapsed = "\n".join(
+        [
+            f"{root};Worker.run (consumer/worker.py:125);Worker.process (consumer/worker.py:139);"
+            "pipe (spacy/language.py:1620);__call__ (thinc/model.py:334) 90",
+            f"{root};Worker.run (consumer/worker.py:{consume_line}) 7",
+            f"{root};Worker.run (consumer/worker.py:127);Checkpointer.flush_due (consumer/checkpoint.py:177);"
+            "SqliteSink.write (common/sinks/sqlite.py:120);SqliteSink._transaction (common/sinks/sqlite.py:90) 2",
+            f"{root};Worker.run (consumer/worker.py:125);Worker.process (consumer/worker.py:1) 1",
+            "serve_forever (socketserver.py:233) 50",
+            "not a stack line",
+        ]
+    )
+    samples = breakdown(collapsed)
+    assert dict(samples) == {
+        "spaCy nlp.pipe (tok2vec + ner)": 90,
+        "Kafka consume (includes waiting for messages)": 7,
+        "sink write (one transaction per flush)": 2,
+        "consumer's own code: Worker.process (worker.py:1)": 1,
+    }
+
+
+def test_parse_frame() -> None:
+    assert parse_frame("Worker.run (consumer/worker.py:123)") == StackFrame("Worker.run", "consumer/worker.py", 123)
+    assert parse_frame("<module> (<string>:1)") == StackFrame("<module>", "<string>", 1)
