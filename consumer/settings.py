@@ -116,10 +116,16 @@ class ConsumerSettings(CommonSettings):
         return value
 
     @model_validator(mode="after")
-    def _ner_fits_the_poll_interval(self) -> "ConsumerSettings":
+    def _consistent(self) -> "ConsumerSettings":
         if self.final_flush_timeout >= self.max_poll_interval:
             raise ValueError(
                 "FINAL_FLUSH_TIMEOUT must be shorter than MAX_POLL_INTERVAL, or a revoke that waits for the "
                 "sink would make Kafka drop the worker from the group"
+            )
+        if self.group_instance_prefix and self.kafka_group_protocol is GroupProtocol.CONSUMER:
+            raise ValueError(
+                "GROUP_INSTANCE_PREFIX needs KAFKA_GROUP_PROTOCOL=classic: with KIP-848 a static member that died "
+                "without leaving blocks its restarted replacement (UNRELEASED_INSTANCE_ID) until the broker's "
+                "session timeout; unset one of the two"
             )
         return self

@@ -167,7 +167,7 @@ class Worker:
         """Skip error events (logged; fatal ones stop the worker) and messages already counted."""
         error = message.error()
         if error is not None:
-            if error.fatal():
+            if error.fatal() or error.code() == KafkaError._FATAL:  # the consumer is unusable: restart
                 raise KafkaException(error)
             log.warning(event("kafka_error", message.partition(), error=error.str(), code=error.name()))
             if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:

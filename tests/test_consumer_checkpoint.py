@@ -1,7 +1,9 @@
 """The flush-and-commit protocol (Checkpointer) against a real SQLite sink; Kafka is a recording fake here
 (the real-broker behaviour is covered by tests/test_consumer_group.py)."""
 
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,6 +20,7 @@ from common.sinks.base import (
     SinkUnavailable,
     WindowSummary,
 )
+from common.sinks.firestore import FirestoreSink
 from common.sinks.sqlite import SqliteSink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters
@@ -172,6 +175,22 @@ def sink(tmp_path: Path) -> FlakySink:
     return FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.integration)])
+def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlakySink]:
+    """Both real sinks, for the fencing tests (Firestore: a project of its own on the emulator)."""
+    if request.param == "sqlite":
+        yield FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
+        return
+    from devservices.firestore import clear_emulator
+
+    host = request.getfixturevalue("firestore_emulator")
+    project = f"checkpoint-{uuid.uuid4().hex[:10]}"
+    sink = FirestoreSink.connect(project, "(default)")
+    yield FlakySink(sink)
+    sink.close()
+    clear_emulator(host, project)
+
+
 def articles(sink: Sink) -> int:
     return sum(summary.articles for summary in sink.publications())
 
@@ -246,7 +265,8 @@ def test_dead_letters_not_acknowledged_hold_the_flush_back(sink: FlakySink) -> N
     assert (sink.writes, worker.kafka.paused, worker.kafka.commits) == (1, set(), [(0, 1)])
 
 
-def test_a_zombie_cannot_write_after_another_worker_took_the_partition(sink: FlakySink) -> None:
+def test_a_zombie_cannot_write_after_another_worker_took_the_partition(any_sink: FlakySink) -> None:
+    sink = any_sink
     zombie = Harness(sink)
     zombie.assign(0)
     zombie.count(0, 0, "A")
@@ -270,7 +290,8 @@ def test_a_zombie_cannot_write_after_another_worker_took_the_partition(sink: Fla
     assert (a.mentions, a.articles) == (2, 2)
 
 
-def test_two_new_owners_of_a_never_counted_partition_cannot_both_write(sink: FlakySink) -> None:
+def test_two_new_owners_of_a_never_counted_partition_cannot_both_write(any_sink: FlakySink) -> None:
+    sink = any_sink
     first, second = Harness(sink), Harness(sink)
     first.assign(5)
     second.assign(5)

@@ -43,10 +43,18 @@ def test_classic_protocol_config() -> None:
 
 
 def test_kip848_protocol_config_leaves_session_and_assignor_to_the_broker() -> None:
-    config = consumer_config(ConsumerSettings(kafka_group_protocol="consumer", group_instance_prefix="pod-2"), 5)
+    config = consumer_config(ConsumerSettings(kafka_group_protocol="consumer"), 5)
     assert config["group.protocol"] == "consumer"
-    assert config["group.instance.id"] == "pod-2-5"
     assert not {"session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"} & config.keys()
+
+
+def test_static_membership_uses_the_prefix_and_the_worker_index() -> None:
+    assert consumer_config(ConsumerSettings(group_instance_prefix="pod-2"), 5)["group.instance.id"] == "pod-2-5"
+
+
+def test_static_membership_is_refused_with_kip848() -> None:
+    with pytest.raises(ValidationError, match="GROUP_INSTANCE_PREFIX needs KAFKA_GROUP_PROTOCOL=classic"):
+        ConsumerSettings(kafka_group_protocol="consumer", group_instance_prefix="pod-2")
 
 
 def test_event_lines() -> None:
