@@ -15,7 +15,6 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from consumer import worker
 from consumer.logs import event
 from consumer.settings import ConsumerSettings
 
@@ -66,7 +65,7 @@ class Supervisor:
 
     def _start(self, slot: _Slot) -> None:
         process = self._context.Process(
-            target=worker.main, args=(self._settings, slot.index), name=f"newscounts-worker-{slot.index}"
+            target=_worker_main, args=(self._settings, slot.index), name=f"newscounts-worker-{slot.index}"
         )
         process.start()
         slot.process, slot.started_at, slot.restart_at = process, time.monotonic(), None
@@ -145,3 +144,10 @@ class Supervisor:
             log.info(event("worker_stopped", worker=slot.index, pid=slot.process.pid, exit_code=code))
         log.info(event("stopped", clean=clean))
         return 0 if clean else 1
+
+
+def _worker_main(settings: ConsumerSettings, index: int) -> None:
+    """Runs in the worker process; imported there only, so the supervisor never loads spaCy (~100 MB)."""
+    from consumer import worker
+
+    worker.main(settings, index)
