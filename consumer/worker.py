@@ -1,8 +1,8 @@
 """One worker process: a Kafka consumer in the group that runs NER over its partitions' articles and
 counts them through the :class:`~consumer.checkpoint.Checkpointer`.
 
-SIGTERM or SIGINT: finish the current batch, flush and commit every partition, close the consumer
-(leaving the group, so its partitions move at once), exit 0.
+SIGTERM or SIGINT: finish the current article, flush and commit every partition, close the consumer
+(a dynamic member leaves the group, so its partitions move at once), exit 0.
 """
 
 import logging
@@ -122,21 +122,27 @@ class Worker:
         while not stop.requested:
             messages = self._consumer.consume(settings.consume_batch_size, timeout)
             if messages:
-                self.process(messages)
+                self.process(messages, stop)
             self._checkpointer.flush_due()
             if time.monotonic() >= next_stats:
                 log.info(self._stats.summary())
                 next_stats += stats_every
         self._checkpointer.flush_all()
 
-    def process(self, messages: list[Message]) -> None:
-        """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending."""
+    def process(self, messages: list[Message], stop: _StopRequest) -> None:
+        """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending.
+
+        NER runs lazily, article by article, so a stop request ends the batch after the current article:
+        what was not processed is not in the pending offsets, and the next owner takes it from the sink's.
+        """
         started = time.monotonic()
         self._checkpointer.begin_batch()
         batch = [self._parse(message) for message in messages if self._wanted(message)]
         valid = [parsed.article.content for parsed in batch if parsed.article is not None]
         docs = iter(self._nlp.pipe(valid, batch_size=self._settings.ner_batch_size))
         for parsed in batch:
+            if stop.requested:
+                break
             message = parsed.message
             partition, offset = message.partition(), message.offset()
             assert partition is not None and offset is not None  # set on every consumed message
