@@ -115,10 +115,20 @@ def _ingest_rows(figures: dict[str, Any]) -> list[str]:
             _num(s["latency_ms"]["p99"]),
             _num(s["errors"] + s["rejected"]),
             _num(core, 2),
+            _num(s["rate_per_s"] / core, 0) if core else "-",
         ]
         for label, s, core in paths
     ]
-    header = ["Path (one uvicorn worker)", "Accepted", "Articles/s", "p50 ms", "p99 ms", "Not accepted", "Service CPU"]
+    header = [
+        "Path (one uvicorn worker)",
+        "Accepted",
+        "Articles/s",
+        "p50 ms",
+        "p99 ms",
+        "Not accepted",
+        "Service CPU (cores)",
+        "Articles/s per service core",
+    ]
     return ["**HTTP ingest**", "", *_table(header, rows)]
 
 

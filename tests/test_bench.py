@@ -169,7 +169,7 @@ def test_markdown_report_lists_goals_and_figures(tmp_path: Path) -> None:
     assert "| End to end vs raw spaCy limit | >= 0.90 x limit | 0.95 x (9.5 vs 10.0 articles/s) | **PASS** |" in text
     assert "| Raw spaCy `nlp.pipe`, 2 processes (the limit) | 1,200 | 120.0 | 10.00 | 9,000 | 1.00 |" in text
     assert "| End to end, skewed mix (A,B:0.8) | 600 | 70.6 | 8.50 | 7,650 | 0.85 |" in text
-    assert "| `POST /articles`, 32 in flight | 1,000 | 600 | 40.0 | 120.0 | 0 | 0.90 |" in text
+    assert "| `POST /articles`, 32 in flight | 1,000 | 600 | 40.0 | 120.0 | 0 | 0.90 | 667 |" in text
     assert "| balanced mix | 40 | 3,000 | 5,000 | 40,000 | 70,000 |" in text
     assert "- Command: `python -m bench --articles 600`" in text
     assert "![Throughput against the limit](2026-01-02-throughput.png)" in text
