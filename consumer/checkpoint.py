@@ -62,9 +62,9 @@ class Checkpointer:
        read, the partition is assigned paused and the read is retried with backoff before it resumes.
     2. **Count**: the worker adds each message to the partition's :class:`PendingPartition` (dead letters
        only move the offset); a message at an offset already counted is skipped.
-    3. **Flush** a partition when ``FLUSH_INTERVAL`` has passed since its last flush, when its pending
-       entity counts reach ``MAX_PENDING_ENTITIES``, when it is revoked (before ``on_revoke`` returns),
-       and when the worker stops.
+    3. **Flush** a partition when ``FLUSH_INTERVAL`` has passed since its last flush or its pending entity
+       counts reach ``MAX_PENDING_ENTITIES`` (both checked after every article and between batches), when
+       it is revoked (before ``on_revoke`` returns), and when the worker stops.
     4. A flush first waits until every dead letter sent is acknowledged by Kafka, then makes **one atomic
        sink write** of all the partition's increments and its new next offset, fenced by the lease.
     5. **Only after the write succeeded**, the offset is committed to Kafka (synchronously). A failed Kafka
@@ -157,16 +157,12 @@ class Checkpointer:
             return None
         return state.pending if state.pending.accepts(offset) else None
 
-    def flush_if_full(self, partition: int) -> None:
-        """Flush now if the partition's pending counts reached the size bound (unless it awaits a retry)."""
-        state = self._partitions.get(partition)
-        if state is not None and not state.failures and state.pending.entity_tallies >= self._size_bound:
-            self._flush(partition, state)
-
     # --- flushing ---
 
     def flush_due(self) -> None:
-        """Flush every partition whose interval passed or whose size bound is reached; run due retries."""
+        """Flush every partition whose interval passed or whose size bound is reached; run due retries.
+
+        Called after every article and between batches, so a long batch does not delay flushes."""
         now = self._clock()
         for partition, state in list(self._partitions.items()):
             if state.lease is None:

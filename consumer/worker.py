@@ -162,7 +162,7 @@ class Worker:
                 offset, parsed.article.publication, window_start(moment, self._window_seconds), entities
             )
             self._stats.articles += 1
-            self._checkpointer.flush_if_full(partition)
+            self._checkpointer.flush_due()
         seconds = time.monotonic() - started
         if seconds > self._settings.max_poll_interval.total_seconds() / 2:
             log.warning(

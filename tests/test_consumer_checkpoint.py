@@ -162,7 +162,7 @@ class Harness:
             return False
         entities = {(n.casefold(), "PERSON"): ArticleEntity("PERSON", 1, Counter({n: 1})) for n in names}
         pending.add_article(offset, "P", WINDOW, entities)
-        self.checkpointer.flush_if_full(partition)
+        self.checkpointer.flush_due()
         return True
 
     def after(self, seconds: float) -> None:
