@@ -49,6 +49,9 @@ class _Partition:
     paused: bool = False
     failures: int = 0
     retry_at: float = 0.0
+    uncommitted: int | None = None
+    """An offset stored in the sink but not yet committed to Kafka (lag monitoring only)."""
+    commit_attempt: float = 0.0
 
 
 class Checkpointer:
@@ -68,7 +71,9 @@ class Checkpointer:
     4. A flush first waits until every dead letter sent is acknowledged by Kafka, then makes **one atomic
        sink write** of all the partition's increments and its new next offset, fenced by the lease.
     5. **Only after the write succeeded**, the offset is committed to Kafka (synchronously). A failed Kafka
-       commit is only logged: the sink already holds the offset.
+       commit is logged and retried at the next check after ``FLUSH_INTERVAL``: the sink already holds the
+       offset, Kafka's copy only keeps the lag metric honest. On assignment the stored offset is committed
+       to Kafka too, so a commit lost to a crash or a rebalance is repaired by the next owner.
     6. **Sink unavailable**: keep the pending counts, pause the partition (memory stays bounded), and
        retry with exponential backoff; resume after a successful flush. Nothing is committed or skipped.
     7. **Fenced** (another worker wrote the partition since our lease was read): drop the pending counts,
@@ -114,6 +119,7 @@ class Checkpointer:
         for assigned in partitions:
             lease = self._read_lease(assigned.partition)
             state = _Partition(lease, PendingPartition(None if lease is None else lease.next_offset), now)
+            state.uncommitted = None if lease is None else lease.next_offset
             self._partitions[assigned.partition] = state
             starts.append(self._position(assigned.partition, lease))
             if lease is None:
@@ -165,6 +171,8 @@ class Checkpointer:
         Called after every article and between batches, so a long batch does not delay flushes."""
         now = self._clock()
         for partition, state in list(self._partitions.items()):
+            if state.uncommitted is not None and now - state.commit_attempt >= self._flush_interval:
+                self._commit(partition, state)
             if state.lease is None:
                 if now >= state.retry_at:
                     self._reload_lease(partition, state)
@@ -243,7 +251,8 @@ class Checkpointer:
         if state.paused:
             self._consumer.resume([self._position(partition, lease)])
             state.paused = False
-        self._commit(partition, flush.next_offset)
+        state.uncommitted = flush.next_offset
+        self._commit(partition, state)
         self._stats.flushed(finished - started)
         log.info(
             event(
@@ -259,18 +268,25 @@ class Checkpointer:
         )
         return FlushOutcome.FLUSHED
 
-    def _commit(self, partition: int, next_offset: int) -> None:
-        """Commit to Kafka after the sink write; a failure is only logged (the sink holds the offset)."""
+    def _commit(self, partition: int, state: _Partition) -> None:
+        """Commit the sink's offset to Kafka; a failure is logged and retried later (lag metric only)."""
+        offset, state.commit_attempt = state.uncommitted, self._clock()
+        if offset is None:
+            return
         try:
             results = self._consumer.commit(
-                offsets=[TopicPartition(self._topic, partition, next_offset)], asynchronous=False
+                offsets=[TopicPartition(self._topic, partition, offset)], asynchronous=False
             )
         except KafkaException as error:
-            log.warning(event("kafka_commit_failed", partition, error=str(error), impact="lag metric only"))
+            log.warning(event("kafka_commit_failed", partition, error=str(error), impact="lag metric only; retried"))
             return
         for result in results or []:
             if result.error is not None:
-                log.warning(event("kafka_commit_failed", partition, error=str(result.error), impact="lag metric only"))
+                log.warning(
+                    event("kafka_commit_failed", partition, error=str(result.error), impact="lag metric only; retried")
+                )
+                return
+        state.uncommitted = None
 
     def _write_failed(self, partition: int, state: _Partition, reason: str) -> None:
         self._stats.sink_failures += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import (
     OffsetLease,
@@ -41,6 +41,7 @@ class FakeKafka:
         self.paused: set[int] = set()
         self.seeks: list[tuple[int, int]] = []
         self.commits: list[tuple[int, int]] = []
+        self.commit_fails = False
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned.update({tp.partition: tp.offset for tp in partitions})
@@ -60,6 +61,8 @@ class FakeKafka:
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition]:
         assert not asynchronous
+        if self.commit_fails:
+            raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
         for tp in offsets:
             stored = self.sink.read_offset(GROUP, TOPIC, tp.partition).next_offset
             assert stored == tp.offset, "a Kafka commit must follow the sink write of the same offset"
@@ -375,3 +378,24 @@ def test_shutdown_flushes_every_partition(sink: FlakySink) -> None:
     worker.count(2, 0, "B")
     worker.checkpointer.flush_all()
     assert sorted(worker.kafka.commits) == [(0, 1), (2, 1)]
+
+
+def test_a_failed_kafka_commit_is_retried_and_a_new_owner_commits_the_stored_offset(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0)
+    worker.count(0, 0, "A")
+    worker.kafka.commit_fails = True
+    worker.after(10)
+    assert (sink.writes, worker.kafka.commits, worker.kafka.paused) == (1, [], set())  # counted, not paused
+    worker.kafka.commit_fails = False
+    worker.after(5)
+    assert worker.kafka.commits == []  # retried no sooner than FLUSH_INTERVAL after the failure
+    worker.after(5)
+    assert worker.kafka.commits == [(0, 1)]
+    worker.after(60)
+    assert worker.kafka.commits == [(0, 1)]
+
+    owner = Harness(sink)  # e.g. after a crash between the sink write and the commit
+    owner.assign(0)
+    owner.after(0)
+    assert owner.kafka.commits == [(0, 1)]
