@@ -3,6 +3,7 @@ and write ``bench/results/<date>.{json,md}``, the PNG plots and docs/benchmarks.
 
 import argparse
 import itertools
+import json
 import os
 import shlex
 import shutil
@@ -83,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--note", help="A remark stored with the results and shown in the docs (e.g. why a run is small).")
     cli.add_argument("--timeout", type=float, default=1800, help="Longest wait for a run's counts (seconds).")
+    cli.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="Measure nothing: write the Markdown, plots and docs section again from a stored results file.",
+    )
     return cli
 
 
@@ -228,6 +235,8 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
+    if options.render is not None:
+        return publish(json.loads(options.render.read_text()), options)
     phases = set(PHASES) if not options.only else {p.strip() for p in options.only.split(",")}
     if unknown := phases - set(PHASES):
         print(f"error: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
@@ -269,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         **measured,
     }
+    return publish(figures, options)
+
+
+def publish(figures: dict[str, Any], options: argparse.Namespace) -> int:
+    """Print the goals; write the results, the plots and (unless --no-docs) the docs section."""
     json_path, md_path = write_results(figures, options.results)
     plots = write_plots(figures, options.results)
     if not options.no_docs:

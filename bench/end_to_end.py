@@ -105,6 +105,10 @@ def run_end_to_end(
     """Warm up, then post ``articles`` and wait until they are all counted and committed."""
     assert pipeline.consumer is not None
     warm_up(pipeline, warmup)
+    # Every warm-up flush is committed (lag 0) and logged (its line follows the commit) before the log
+    # offset is taken, so the flushes counted below hold only the measured articles.
+    wait_until(lambda: pipeline.lag() == 0, timeout=120, what="the warm-up articles to be committed")
+    time.sleep(1.0)
     log_start = pipeline.consumer_log.stat().st_size
     progress: list[tuple[float, int]] = []
     with MemorySampler(pipeline.consumer.pid) as sampler:

@@ -62,7 +62,12 @@ def _throughput_rows(figures: dict[str, Any]) -> list[str]:
     if limit := figures.get("limit"):
         rows.append(
             [
-                f"Raw spaCy `nlp.pipe`, {limit['processes']} processes (the limit)",
+                f"Raw spaCy `nlp.pipe`, {limit['processes']} processes (the limit"
+                + "".join(
+                    f"; {when} {rate:.2f}/s"
+                    for when, rate in zip(("before", "after"), limit.get("runs_articles_per_s", []), strict=False)
+                )
+                + ")",
                 _num(limit["articles"]),
                 _num(limit["seconds"]),
                 _num(limit["articles_per_s"], 2),
