@@ -211,6 +211,8 @@ class Checkpointer:
                 state.pending = PendingPartition(None if state.lease is None else state.lease.next_offset)
                 return
             self._sleep(max(0.0, min(state.retry_at, deadline) - now))
+        if state.uncommitted is not None:  # an earlier Kafka commit failed: last chance before handing over
+            self._commit(partition, state)
 
     def _flush(self, partition: int, state: _Partition) -> FlushOutcome:
         pending = state.pending

@@ -195,23 +195,25 @@ def group_env(
 
 
 def wait_until_flushed(
-    sink: Sink, group: str, topic: str, ends: Mapping[int, int], run: ConsumerGroupRun, timeout: float = 240
+    sink: Sink, group: str, topic: str, ends: Mapping[int, int], run: ConsumerGroupRun, stall: float = 120
 ) -> None:
-    """Until the sink's offset of every partition is its end offset: everything produced was counted."""
-    deadline = time.monotonic() + timeout
-    remaining = dict(ends)
-    while remaining:
-        for partition, end in list(remaining.items()):
-            if sink.read_offset(group, topic, partition).next_offset == end:
-                del remaining[partition]
-        if not remaining:
+    """Until the sink's offset of every partition is its end offset: everything produced was counted.
+
+    Fails when the stored offsets make no progress for ``stall`` seconds (a slow machine only slows it)."""
+    progress, last_change = -1, time.monotonic()
+    while True:
+        stored = {partition: sink.read_offset(group, topic, partition).next_offset for partition in ends}
+        if stored == dict(ends):
             return
         assert run.process is not None
         if run.process.poll() is not None:
             raise AssertionError(f"consumer group exited ({run.process.returncode}):\n" + run.log_tail())
-        if time.monotonic() > deadline:
-            stored = {p: sink.read_offset(group, topic, p).next_offset for p in remaining}
-            raise AssertionError(f"not flushed within {timeout}s: {stored} != {remaining}\n" + run.log_tail())
+        now, total = time.monotonic(), sum(offset or 0 for offset in stored.values())
+        if total != progress:
+            progress, last_change = total, now
+        elif now - last_change > stall:
+            behind = {p: (offset, ends[p]) for p, offset in stored.items() if offset != ends[p]}
+            raise AssertionError(f"no progress for {stall}s; (stored, end) {behind}\n" + run.log_tail(200))
         time.sleep(0.5)
 
 

@@ -144,6 +144,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
         assert run.stop() == 0
     deaths = {(f["worker"], f["exit_code"]) for f in run.events("worker_died")}
     assert deaths == {(crashed, "137"), (victim, "-9")}
+    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends
     expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
     assert_counts_equal(sink_counts(sink), expected)
 
