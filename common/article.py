@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 DEFAULT_MAX_ARTICLE_BYTES = 1_000_000
 """Default bound on the UTF-8 size of ``content`` (the ``MAX_ARTICLE_BYTES`` setting)."""
 
+EARLIEST_PUBLISHED_AT = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST_PUBLISHED_AT = datetime(9000, 1, 1, tzinfo=UTC)
+"""``published_at`` lies in [EARLIEST, LATEST): every window of up to a year around it fits in the years 1..9999
+that datetimes and Firestore timestamps can hold."""
+
 MAX_PUBLICATION_CHARS = 200
 MAX_ID_CHARS = 200
 
@@ -56,8 +61,8 @@ class Article(BaseModel):
     url: StrictText | None = Field(default=None, description="Canonical URL; part of the derived article id.")
     published_at: datetime | None = Field(
         default=None,
-        description="ISO 8601 date or date-time; no zone means UTC. The event time that picks the window; "
-        "when absent, the Kafka record timestamp is used.",
+        description="ISO 8601 date or date-time, years 1000 to 8999; no zone means UTC. The event time that picks "
+        "the window; when absent, the Kafka record timestamp is used.",
     )
     id: StrictText | None = Field(
         default=None,
@@ -95,8 +100,12 @@ class Article(BaseModel):
     @field_validator("published_at")
     @classmethod
     def _no_zone_means_utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if not EARLIEST_PUBLISHED_AT <= value < LATEST_PUBLISHED_AT:
+            raise ValueError("must be between the years 1000 and 8999")
         return value
 
     @property

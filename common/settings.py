@@ -51,7 +51,8 @@ class CommonSettings(BaseSettings):
     )
     firestore_database: str = Field("(default)", description="Firestore database id (SINK=firestore).")
     window: Duration = Field(
-        timedelta(hours=1), description="Tumbling window size, aligned to the UTC epoch (e.g. 30s, 5m, 1h, 1d)."
+        timedelta(hours=1),
+        description="Tumbling window size, aligned to the UTC epoch (e.g. 30s, 5m, 1h, 1d; at most 366d).",
     )
     max_article_bytes: int = Field(
         DEFAULT_MAX_ARTICLE_BYTES, gt=0, description="Largest accepted article `content`, in UTF-8 bytes."
@@ -61,4 +62,6 @@ class CommonSettings(BaseSettings):
     def _window_is_whole_seconds(self) -> "CommonSettings":
         if self.window.total_seconds() != int(self.window.total_seconds()):
             raise ValueError("WINDOW must be a whole number of seconds, e.g. 30s, 5m, 1h")
+        if self.window > timedelta(days=366):
+            raise ValueError("WINDOW must be at most 366d (windows must fit around any accepted published_at)")
         return self

@@ -14,6 +14,9 @@ from producer.app import create_app
 from producer.auth import NoApiKeys
 from producer.settings import ProducerSettings
 
+MAX_HEADER_BYTES = 64 * 1024
+"""Largest request line plus headers accepted; larger heads are refused with 400 before they fill memory."""
+
 
 def describe_settings_error(error: ValidationError) -> str:
     """Name each bad setting by its environment variable, never echoing the value (it may be a key)."""
@@ -34,7 +37,17 @@ def main() -> None:
         app = create_app(settings)
     except NoApiKeys as error:
         sys.exit(f"newscounts-producer: {error}")
-    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_level=settings.log_level)
+    # h11 bounds a request's head (MAX_HEADER_BYTES); uvicorn's default parser, httptools, accepts headers of any
+    # size into memory.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_level=settings.log_level,
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )
 
 
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ def test_a_date_whose_window_cannot_be_stored_is_dead_lettered_not_a_crash(
     ends = produce(kafka_bootstrap, topic, interleave(article_records(articles), poison))
     group = f"g-{topic}"
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=1)) as run:
-        wait_until_flushed(store, group, topic, ends, run, timeout=180)
+        wait_until_flushed(store, group, topic, ends, run)
         assert run.stop() == 0
     assert not run.events("worker_died"), run.log_tail()
     letters = dead_letters(kafka_bootstrap, f"{topic}.dlq", len(poison))
