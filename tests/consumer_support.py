@@ -24,7 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.article import Article
-from common.sinks.base import Sink
+from common.sinks.base import Sink, SinkUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
@@ -195,25 +195,39 @@ def group_env(
 
 
 def wait_until_flushed(
-    sink: Sink, group: str, topic: str, ends: Mapping[int, int], run: ConsumerGroupRun, stall: float = 120
+    sink: Sink,
+    group: str,
+    topic: str,
+    ends: Mapping[int, int],
+    run: ConsumerGroupRun,
+    timeout: float = 900,
+    stall: float = 120,
 ) -> None:
     """Until the sink's offset of every partition is its end offset: everything produced was counted.
 
-    Fails when the stored offsets make no progress for ``stall`` seconds (a slow machine only slows it)."""
-    progress, last_change = -1, time.monotonic()
+    Fails after ``timeout`` seconds, or sooner when the stored offsets make no progress for ``stall``
+    seconds (so a slow machine only slows it down). A sink that cannot be read counts as no progress."""
+    started = progress_at = time.monotonic()
+    progress = -1
     while True:
-        stored = {partition: sink.read_offset(group, topic, partition).next_offset for partition in ends}
+        try:
+            stored = {partition: sink.read_offset(group, topic, partition).next_offset for partition in ends}
+        except SinkUnavailable:
+            stored = {}
         if stored == dict(ends):
             return
         assert run.process is not None
         if run.process.poll() is not None:
             raise AssertionError(f"consumer group exited ({run.process.returncode}):\n" + run.log_tail())
         now, total = time.monotonic(), sum(offset or 0 for offset in stored.values())
-        if total != progress:
-            progress, last_change = total, now
-        elif now - last_change > stall:
-            behind = {p: (offset, ends[p]) for p, offset in stored.items() if offset != ends[p]}
-            raise AssertionError(f"no progress for {stall}s; (stored, end) {behind}\n" + run.log_tail(200))
+        if total > progress:
+            progress, progress_at = total, now
+        if now - progress_at > stall or now - started > timeout:
+            behind = {p: (stored.get(p), end) for p, end in ends.items() if stored.get(p) != end}
+            raise AssertionError(
+                f"not flushed: no progress for {now - progress_at:.0f}s, {now - started:.0f}s in all; "
+                f"(stored, end) {behind}\n" + run.log_tail(200)
+            )
         time.sleep(0.5)
 
 
