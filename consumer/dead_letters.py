@@ -106,7 +106,9 @@ class DeadLetters:
         self._in_flight -= 1
         if error is None:
             return
-        log.warning(event("dead_letter_failed", error=error.str(), action="sending it again before the next flush"))
+        missing = error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+        action = f"create the topic {self._topic}" if missing else "sending it again before the next flush"
+        log.warning(event("dead_letter_failed", error=error.str(), action=action))
         if error.code() == KafkaError.MSG_SIZE_TOO_LARGE and letter.value is not None:
             letter = _without_value(letter, error.str())
         self._failed.append(letter)
