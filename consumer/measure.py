@@ -144,6 +144,7 @@ def end_to_end(articles: list[dict[str, Any]], args: argparse.Namespace) -> dict
     finally:
         group.terminate()
         group.wait(120)
+        admin.delete_topics([topic, f"{topic}.dlq"])
     flushes = [line for line in _log(log_path).splitlines() if "event=flushed" in line]
     documents = sum(int(line.split("documents=")[1].split()[0]) for line in flushes)
     return {
