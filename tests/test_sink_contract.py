@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,14 @@ def test_flushes_add_up_across_partitions_and_offsets_advance(sink: Sink) -> Non
         (6, [("Donald Trump", 10)]),
         (4, [("Berlin", 8)]),
     ]
+
+
+def test_recent_article_ids_are_stored_with_the_offset(sink: Sink) -> None:
+    first = sink.write(replace(flush(3, 10, REUTERS), recent_ids=("a1", "b2")), sink.read_offset(GROUP, TOPIC, 3))
+    assert sink.read_offset(GROUP, TOPIC, 3) == first == OffsetLease(10, first.version, ("a1", "b2"))
+    second = sink.write(replace(flush(3, 12), recent_ids=("b2", "c3")), first)
+    assert sink.read_offset(GROUP, TOPIC, 3) == OffsetLease(12, second.version, ("b2", "c3"))
+    assert sink.read_offset(GROUP, TOPIC, 4) == OffsetLease(None, None, ())
 
 
 def test_offset_only_flush(sink: Sink) -> None:

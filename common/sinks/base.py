@@ -46,6 +46,8 @@ class OffsetLease:
 
     next_offset: int | None
     version: str | None
+    recent_ids: tuple[str, ...] = ()
+    """Digests of the partition's most recently counted article ids, oldest first (see ``PartitionFlush``)."""
 
 
 @dataclass
@@ -86,6 +88,9 @@ class PartitionFlush:
     window_seconds: int
     publications: dict[str, PublicationDelta]
     """Keyed by :func:`common.keys.publication_key`."""
+    recent_ids: tuple[str, ...] = ()
+    """The partition's recently counted article id digests after this flush (bounded, oldest first), stored
+    atomically with the offset: a retried article (same id, hence same key and partition) is counted once."""
 
 
 class EntityCount(BaseModel):

@@ -102,7 +102,8 @@ class FirestoreSink(Sink):
             snapshot = reference.get(retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
         if not snapshot.exists:
             return OffsetLease(None, None)
-        return OffsetLease(snapshot.get("offset"), _version(snapshot.update_time))
+        recent_ids = (snapshot.to_dict() or {}).get("recent_ids", [])
+        return OffsetLease(snapshot.get("offset"), _version(snapshot.update_time), tuple(recent_ids))
 
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
         batch = self._client.batch()
@@ -114,6 +115,7 @@ class FirestoreSink(Sink):
             "group": flush.group_id,
             "topic": flush.topic,
             "partition": flush.partition,
+            "recent_ids": list(flush.recent_ids),
             "updated_at": SERVER_TIMESTAMP,
         }
         if lease.version is None:
@@ -132,7 +134,7 @@ class FirestoreSink(Sink):
             results = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECONDS)
         except (api_errors.GoogleAPICallError, *_TRANSIENT) as error:
             raise _commit_failure(error, flush.partition, offset_reference.id) from error
-        return OffsetLease(flush.next_offset, _version(results[0].update_time))
+        return OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
 
     def _add_increments(self, batch: Any, flush: PartitionFlush) -> None:
         """One merge-set per document, each with at most two transforms (Firestore allows 500)."""

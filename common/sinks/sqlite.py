@@ -8,6 +8,7 @@ Tables mirror the Firestore layout (see docs/sinks.md); keys come from :mod:`com
 is a bound parameter.
 """
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -90,7 +91,8 @@ CREATE TABLE IF NOT EXISTS offsets (
     partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
     version TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    recent_ids TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 """
 
@@ -115,10 +117,11 @@ ON CONFLICT (pub_key, entity_key) DO UPDATE SET
     text = excluded.text, mentions = mentions + excluded.mentions, articles = articles + excluded.articles
 """
 _UPSERT_OFFSET = """
-INSERT INTO offsets (offset_key, group_id, topic, partition, next_offset, version, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO offsets (offset_key, group_id, topic, partition, next_offset, version, updated_at, recent_ids)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (offset_key) DO UPDATE SET
-    next_offset = excluded.next_offset, version = excluded.version, updated_at = excluded.updated_at
+    next_offset = excluded.next_offset, version = excluded.version, updated_at = excluded.updated_at,
+    recent_ids = excluded.recent_ids
 """
 
 _ALL_TIME_ENTITIES = """
@@ -187,6 +190,9 @@ class SqliteSink(Sink):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             connection.execute(statement)
+                    offset_columns = {row[1] for row in connection.execute("PRAGMA table_info(offsets)")}
+                    if "recent_ids" not in offset_columns:  # a file made before article-id deduplication
+                        connection.execute("ALTER TABLE offsets ADD COLUMN recent_ids TEXT NOT NULL DEFAULT '[]'")
         except SinkError:
             self._connection.close()
             raise
@@ -222,10 +228,10 @@ class SqliteSink(Sink):
     def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
         with self._guarded("read an offset") as connection:
             row = connection.execute(
-                "SELECT next_offset, version FROM offsets WHERE offset_key = ?",
+                "SELECT next_offset, version, recent_ids FROM offsets WHERE offset_key = ?",
                 (offset_key(group_id, topic, partition),),
             ).fetchone()
-        return OffsetLease(None, None) if row is None else OffsetLease(row[0], row[1])
+        return OffsetLease(None, None) if row is None else OffsetLease(row[0], row[1], tuple(json.loads(row[2])))
 
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
         key = offset_key(flush.group_id, flush.topic, flush.partition)
@@ -242,9 +248,18 @@ class SqliteSink(Sink):
             version = uuid.uuid4().hex
             connection.execute(
                 _UPSERT_OFFSET,
-                (key, flush.group_id, flush.topic, flush.partition, flush.next_offset, version, now),
+                (
+                    key,
+                    flush.group_id,
+                    flush.topic,
+                    flush.partition,
+                    flush.next_offset,
+                    version,
+                    now,
+                    json.dumps(flush.recent_ids),
+                ),
             )
-        return OffsetLease(flush.next_offset, version)
+        return OffsetLease(flush.next_offset, version, flush.recent_ids)
 
     @staticmethod
     def _apply_increments(connection: sqlite3.Connection, flush: PartitionFlush, now: str) -> None:
