@@ -64,7 +64,8 @@ class Checkpointer:
        is the source of truth; Kafka's committed offset only serves lag monitoring. If the sink cannot be
        read, the partition is assigned paused and the read is retried with backoff before it resumes.
     2. **Count**: the worker adds each message to the partition's :class:`PendingPartition` (dead letters
-       only move the offset); a message at an offset already counted is skipped.
+       only move the offset); a message at an offset already counted is skipped, and so is an article whose
+       id the partition counted recently (the last ``DEDUP_IDS`` ids travel with the offset in the sink).
     3. **Flush** a partition when ``FLUSH_INTERVAL`` has passed since its last flush or its pending entity
        counts reach ``MAX_PENDING_ENTITIES`` (both checked after every article and between batches), when
        it is revoked (before ``on_revoke`` returns), and when the worker stops.
@@ -104,6 +105,7 @@ class Checkpointer:
         self._window_seconds = int(settings.window.total_seconds())
         self._flush_interval = settings.flush_interval.total_seconds()
         self._size_bound = settings.max_pending_entities
+        self._dedup_ids = settings.dedup_ids
         self._retry_initial = settings.sink_retry_initial.total_seconds()
         self._retry_max = settings.sink_retry_max.total_seconds()
         self._final_flush_timeout = settings.final_flush_timeout.total_seconds()
@@ -118,7 +120,7 @@ class Checkpointer:
         starts, unreadable = [], []
         for assigned in partitions:
             lease = self._read_lease(assigned.partition)
-            state = _Partition(lease, PendingPartition(None if lease is None else lease.next_offset), now)
+            state = _Partition(lease, self._pending_after(lease), now)
             state.uncommitted = None if lease is None else lease.next_offset
             self._partitions[assigned.partition] = state
             starts.append(self._position(assigned.partition, lease))
@@ -208,7 +210,7 @@ class Checkpointer:
                         action="nothing committed; the next owner counts them from the stored offset",
                     )
                 )
-                state.pending = PendingPartition(None if state.lease is None else state.lease.next_offset)
+                state.pending = self._pending_after(state.lease)
                 return
             self._sleep(max(0.0, min(state.retry_at, deadline) - now))
         if state.uncommitted is not None:  # an earlier Kafka commit failed: last chance before handing over
@@ -246,7 +248,7 @@ class Checkpointer:
         self._crash_if_injected(partition, flush.next_offset)
         state.lease, state.pending, state.last_flush, state.failures = (
             lease,
-            PendingPartition(lease.next_offset),
+            self._pending_after(lease),
             finished,
             0,
         )
@@ -325,7 +327,7 @@ class Checkpointer:
 
     def _restart_at(self, partition: int, state: _Partition, lease: OffsetLease) -> None:
         """Drop the pending counts and consume again from the lease's offset."""
-        state.lease, state.pending, state.failures = lease, PendingPartition(lease.next_offset), 0
+        state.lease, state.pending, state.failures = lease, self._pending_after(lease), 0
         state.last_flush = self._clock()
         self._consumer.seek(self._position(partition, lease))
         self._repositioned.add(partition)
@@ -333,6 +335,12 @@ class Checkpointer:
             self._consumer.resume([self._position(partition, lease)])
             state.paused = False
         log.info(event("repositioned", partition, next_offset=_describe(lease)))
+
+    def _pending_after(self, lease: OffsetLease | None) -> PendingPartition:
+        """Empty pending counts that resume where ``lease`` left off: its offset and recently counted ids."""
+        if lease is None:
+            return PendingPartition(None)
+        return PendingPartition(lease.next_offset, lease.recent_ids, self._dedup_ids)
 
     def _read_lease(self, partition: int) -> OffsetLease | None:
         try:

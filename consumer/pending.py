@@ -1,6 +1,8 @@
 """What one partition has counted since its last flush, ready to become one :class:`PartitionFlush`."""
 
-from collections import Counter
+import hashlib
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from common.keys import publication_key
@@ -35,8 +37,12 @@ class PendingPartition:
     stored offset when nothing was processed since; None when the partition was never counted.
     """
 
-    def __init__(self, next_offset: int | None) -> None:
+    def __init__(self, next_offset: int | None, recent_ids: Sequence[str] = (), remember: int = 0) -> None:
         self.next_offset = next_offset
+        self._remember = remember
+        self._recent: deque[str] = deque(recent_ids[-remember:] if remember else (), maxlen=remember or None)
+        """Digests of the last ``remember`` article ids counted in this partition, oldest first."""
+        self._recent_set = set(self._recent)
         self.articles = 0
         self.entity_tallies = 0
         """Distinct (publication, window, entity) counts pending: the size that bounds a flush."""
@@ -44,14 +50,29 @@ class PendingPartition:
         """Messages processed since the last flush (articles and dead letters)."""
         self._publications: dict[str, _PendingPublication] = {}
 
+    def seen(self, article_id: str) -> bool:
+        """True when the partition counted this article id recently (a retried or repeated article)."""
+        return bool(self._remember) and article_digest(article_id) in self._recent_set
+
     def accepts(self, offset: int) -> bool:
         """False for a message at or before what was already processed (a re-delivery after a seek)."""
         return self.next_offset is None or offset >= self.next_offset
 
     def add_article(
-        self, offset: int, publication: str, window: int, entities: dict[EntityCountingKey, ArticleEntity]
+        self,
+        offset: int,
+        publication: str,
+        window: int,
+        entities: dict[EntityCountingKey, ArticleEntity],
+        article_id: str | None = None,
     ) -> None:
-        """Count one article of ``publication`` in the window starting at ``window``."""
+        """Count one article of ``publication`` in the window starting at ``window`` (and remember its id)."""
+        if self._remember and article_id is not None:
+            digest = article_digest(article_id)
+            if len(self._recent) == self._remember:
+                self._recent_set.discard(self._recent[0])
+            self._recent.append(digest)
+            self._recent_set.add(digest)
         pending = self._publications.setdefault(publication_key(publication), _PendingPublication(publication))
         counts = pending.windows.setdefault(window, _PendingWindow())
         counts.articles += 1
@@ -106,7 +127,14 @@ class PendingPartition:
                 )
                 for key, pending in self._publications.items()
             },
+            recent_ids=tuple(self._recent),
         )
+
+
+def article_digest(article_id: str) -> str:
+    """64 bits of sha256: short enough to keep thousands per partition in its offset record, and a collision
+    within one partition's window of remembered ids is vanishingly unlikely (about n^2 / 2^65)."""
+    return hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:16]
 
 
 def _most_frequent(surfaces: Counter[str]) -> str:

@@ -46,6 +46,12 @@ class ConsumerSettings(CommonSettings):
         ge=1,
         description="Pending entity counts of one partition that force a flush (keeps one sink write small).",
     )
+    dedup_ids: int = Field(
+        5000,
+        ge=0,
+        description="Article ids remembered per partition (stored with its offset): an article sent again with "
+        "the same id (a client retry) is counted once; 0 turns this off.",
+    )
     consume_batch_size: int = Field(
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )

@@ -16,6 +16,8 @@ class WorkerStats:
     articles: int = 0
     """Articles counted (in a flush that succeeded or still pending)."""
     dead_letters: int = 0
+    duplicates: int = 0
+    """Articles skipped because the partition counted the same article id recently."""
     flushes: int = 0
     flush_seconds: float = 0.0
     """Total time of the successful sink writes, for the mean flush latency."""
@@ -34,6 +36,7 @@ class WorkerStats:
             "stats",
             articles=self.articles,
             dead_letters=self.dead_letters,
+            duplicates=self.duplicates,
             flushes=self.flushes,
             flush_ms_mean=mean_ms,
             flush_ms_max=round(1000 * self.flush_seconds_max),
@@ -54,6 +57,7 @@ class _StatsCollector:
         for name, help_text, value in (
             ("newscounts_articles_counted", "Articles counted by this worker.", stats.articles),
             ("newscounts_dead_letters", "Messages sent to the dead-letter topic.", stats.dead_letters),
+            ("newscounts_duplicates_skipped", "Articles skipped as recently counted ids.", stats.duplicates),
             ("newscounts_flushes_fenced", "Flushes refused because another worker owns the partition.", stats.fenced),
             ("newscounts_sink_failures", "Sink writes or reads that failed and were retried.", stats.sink_failures),
         ):

@@ -156,11 +156,16 @@ class Worker:
                 self._stats.dead_letters += 1
                 log.warning(event("dead_lettered", partition, offset=offset, error=parsed.error))
                 continue
+            article_id = parsed.article.article_id
+            if pending.seen(article_id):  # the same article again (a client retry): counted once
+                pending.skip(offset)
+                self._stats.duplicates += 1
+                log.info(event("duplicate_skipped", partition, offset=offset, article_id=article_id))
+                continue
             moment = event_time(parsed.article, _timestamp_ms(message))
             entities = article_entities(doc_entities(doc), self._excluded)
-            pending.add_article(
-                offset, parsed.article.publication, window_start(moment, self._window_seconds), entities
-            )
+            window = window_start(moment, self._window_seconds)
+            pending.add_article(offset, parsed.article.publication, window, entities, article_id=article_id)
             self._stats.articles += 1
             self._checkpointer.flush_due()
         seconds = time.monotonic() - started
