@@ -11,11 +11,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import ForeignCpu
 from bench.end_to_end import EndToEndResult, run_end_to_end, run_freshness
 from bench.figures import end_to_end_figures, freshness_figures, ingest_figures, limit_figures
 from bench.goals import evaluate
@@ -24,7 +25,7 @@ from bench.limit import LimitResult, measure_limit
 from bench.machine import describe_machine
 from bench.pipeline import Pipeline, PipelineConfig
 from bench.plots import write_plots
-from bench.report import update_docs, write_results
+from bench.report import noise_warning, update_docs, write_results
 from bench.services import BenchError, private_broker, private_emulator
 from common.durations import parse_duration
 from consumer.settings import ConsumerSettings
@@ -84,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--note", help="A remark stored with the results and shown in the docs (e.g. why a run is small).")
     cli.add_argument("--timeout", type=float, default=1800, help="Longest wait for a run's counts (seconds).")
+    cli.add_argument("--keep-work", action="store_true", help="Keep the work folder (service logs, SQLite files).")
     cli.add_argument(
         "--render",
         type=Path,
@@ -148,21 +150,31 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             emulator_host=emulator_host,
         )
         limits: list[LimitResult] = []
+        other_cpu: dict[str, float] = {}
+        figures["other_programs_cpu_cores"] = other_cpu
+
+        @contextmanager
+        def phase(name: str) -> Iterator[None]:
+            with ForeignCpu() as other:
+                yield
+            other_cpu[name] = round(other.cores, 2)
+            log(f"    other programs used {other.cores:.2f} cores meanwhile")
 
         def measure_the_limit(when: str) -> None:
             log(
                 f"(1) The limit ({when}): raw spaCy nlp.pipe, {options.processes} processes, {len(main)} articles, "
                 f"batch size {consumer_settings.ner_batch_size}..."
             )
-            limits.append(
-                measure_limit(
-                    [a.record["content"] for a in main],
-                    processes=options.processes,
-                    model=consumer_settings.ner_model,
-                    batch_size=consumer_settings.ner_batch_size,
+            with phase(f"limit, {when}"):
+                limits.append(
+                    measure_limit(
+                        [a.record["content"] for a in main],
+                        processes=options.processes,
+                        model=consumer_settings.ner_model,
+                        batch_size=consumer_settings.ner_batch_size,
+                    )
                 )
-            )
-            log(f"    {limits[-1].articles_per_s:.2f} articles/s, {limits[-1].words_per_s:,.0f} words/s")
+                log(f"    {limits[-1].articles_per_s:.2f} articles/s, {limits[-1].words_per_s:,.0f} words/s")
 
         if {"limit", "e2e", "skew"} & phases:
             measure_the_limit("before")
@@ -171,14 +183,15 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             pipeline = Pipeline(broker, config, "ingest", consumers=False)
             try:
                 pipeline.start()
-                ingest = run_ingest(
-                    pipeline,
-                    supply,
-                    count=options.ingest_articles,
-                    concurrency=options.concurrency,
-                    batch_size=options.batch_size,
-                    half_rate_seconds=options.half_rate_seconds,
-                )
+                with phase("HTTP ingest"):
+                    ingest = run_ingest(
+                        pipeline,
+                        supply,
+                        count=options.ingest_articles,
+                        concurrency=options.concurrency,
+                        batch_size=options.batch_size,
+                        half_rate_seconds=options.half_rate_seconds,
+                    )
             finally:
                 pipeline.stop()
             figures["ingest"] = ingest_figures(ingest)
@@ -200,7 +213,8 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             pipeline = Pipeline(broker, config, mix, consumers=True)
             try:
                 pipeline.start()
-                result = run_end_to_end(pipeline, articles, warmup, timeout=options.timeout)
+                with phase(f"end to end, {mix}"):
+                    result = run_end_to_end(pipeline, articles, warmup, timeout=options.timeout)
                 runs[mix] = result
                 log(
                     f"    {result.articles_per_s:.2f} articles/s, counted {result.counted}/{result.articles}, "
@@ -210,14 +224,15 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                 )
                 if mix == "balanced" and "freshness" in phases:
                     log(f"(6) Freshness: {options.probes} probes at 1/s, background at half the end-to-end rate...")
-                    fresh = run_freshness(
-                        pipeline,
-                        list(itertools.islice(supply, options.probes)),
-                        list(itertools.islice(supply, int(result.articles_per_s / 2 * options.probes))),
-                        probe_rate=1.0,
-                        background_rate=result.articles_per_s / 2,
-                        grace=3 * flush_interval_s + 30,
-                    )
+                    with phase("freshness"):
+                        fresh = run_freshness(
+                            pipeline,
+                            list(itertools.islice(supply, options.probes)),
+                            list(itertools.islice(supply, int(result.articles_per_s / 2 * options.probes))),
+                            probe_rate=1.0,
+                            background_rate=result.articles_per_s / 2,
+                            grace=3 * flush_interval_s + 30,
+                        )
                     figures["freshness"] = freshness_figures(fresh, flush_interval_s)
                     log(f"    p50 {figures['freshness']['p50_s']} s, p95 {figures['freshness']['p95_s']} s")
             finally:
@@ -229,7 +244,8 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
         figures["limit"] = {**limit_figures(limit), "runs_articles_per_s": [round(x.articles_per_s, 2) for x in limits]}
         if runs:
             figures["end_to_end"] = {mix: end_to_end_figures(result, limit) for mix, result in runs.items()}
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not options.keep_work:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return figures
 
 
@@ -290,5 +306,7 @@ def publish(figures: dict[str, Any], options: argparse.Namespace) -> int:
     print()
     for goal in evaluate(figures):
         print(f"{goal.status:>5}  {goal.name}: {goal.figure}  (goal {goal.target})")
+    if warning := noise_warning(figures):
+        print(f"\n{warning}")
     print(f"\nWrote {json_path}, {md_path}, {', '.join(str(p) for p in plots)}")
     return 0

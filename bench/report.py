@@ -45,13 +45,15 @@ def render_markdown(figures: dict[str, Any], image_dir: str) -> str:
     ]
     if figures.get("note"):
         lines += [f"> {figures['note']}", ""]
+    if warning := noise_warning(figures):
+        lines += [f"> **{warning}**", ""]
     lines += ["**Goals**", ""]
     lines += _table(
         ["Goal", "Target", "Figure", "Result"],
         [[g.name, g.target, g.figure, f"**{g.status}**"] for g in evaluate(figures)],
     )
     lines += _throughput_rows(figures) + _ingest_rows(figures) + _sink_rows(figures) + _memory_rows(figures)
-    lines += _freshness_rows(figures)
+    lines += _freshness_rows(figures) + _noise_rows(figures)
     for name, title in PLOTS:
         lines += [f"![{title}]({image_dir}{figures['date']}-{name}.png)", ""]
     return "\n".join(lines)
@@ -193,6 +195,33 @@ def _freshness_rows(figures: dict[str, Any]) -> list[str]:
     ]
     header = ["Probes", "Background articles/s", "p50 s", "p95 s", "max s", "Never visible"]
     return ["**Freshness** (POST acknowledged -> visible in `GET /publications`)", "", *_table(header, [row])]
+
+
+NOISE_CORES = 0.25
+"""Other programs' CPU use (cores) above which a phase's figure is called disturbed."""
+
+
+def noise_warning(figures: dict[str, Any]) -> str | None:
+    """A warning when other programs used more than :data:`NOISE_CORES` during some phase, else None."""
+    noise = figures.get("other_programs_cpu_cores") or {}
+    disturbed = {phase: cores for phase, cores in noise.items() if cores > NOISE_CORES}
+    if not disturbed:
+        return None
+    listed = ", ".join(f"{phase} {cores:.2f}" for phase, cores in disturbed.items())
+    return (
+        f"Other programs used CPU during this run (cores: {listed}): figures of those phases are low by "
+        "up to that share of the machine, and ratios between phases are unreliable. Rerun on an idle machine."
+    )
+
+
+def _noise_rows(figures: dict[str, Any]) -> list[str]:
+    noise = figures.get("other_programs_cpu_cores")
+    if not noise:
+        return []
+    cores = figures["machine"]["cores"]
+    rows = [[phase, _num(value, 2)] for phase, value in noise.items()]
+    title = f"**Other programs' CPU use during each phase** (cores, of {cores}: the noise under the figures)"
+    return [title, "", *_table(["Phase", "Cores used by other programs"], rows)]
 
 
 def write_results(figures: dict[str, Any], results_dir: Path) -> tuple[Path, Path]:

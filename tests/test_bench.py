@@ -14,7 +14,7 @@ from bench.limit import LimitResult, count_words
 from bench.memory import MemorySamples
 from bench.plots import write_plots
 from bench.profile_consumer import StackFrame, breakdown, parse_frame
-from bench.report import LATEST_END, LATEST_START, update_docs, write_results
+from bench.report import LATEST_END, LATEST_START, noise_warning, update_docs, write_results
 
 MB = 1024 * 1024
 
@@ -228,3 +228,19 @@ def test_profile_breakdown_categorizes_each_stack_by_its_first_matching_frame() 
 def test_parse_frame() -> None:
     assert parse_frame("Worker.run (consumer/worker.py:123)") == StackFrame("Worker.run", "consumer/worker.py", 123)
     assert parse_frame("<module> (<string>:1)") == StackFrame("<module>", "<string>", 1)
+
+
+def test_noise_warning_names_the_disturbed_phases(tmp_path: Path) -> None:
+    figures = run_figures()
+    figures["other_programs_cpu_cores"] = {"limit, before": 0.05, "end to end, balanced": 1.2}
+    assert noise_warning(figures) == (
+        "Other programs used CPU during this run (cores: end to end, balanced 1.20): figures of those phases "
+        "are low by up to that share of the machine, and ratios between phases are unreliable. Rerun on an "
+        "idle machine."
+    )
+    _, md_path = write_results(figures, tmp_path)
+    text = md_path.read_text()
+    assert "| end to end, balanced | 1.20 |" in text
+    assert "> **Other programs used CPU during this run" in text
+    figures["other_programs_cpu_cores"] = {"limit, before": 0.05}
+    assert noise_warning(figures) is None
