@@ -87,5 +87,5 @@ def test_duration_round_trip_and_errors() -> None:
 @pytest.mark.parametrize("moment", ["9999-12-31", "9000-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "0999-12-31"])
 def test_published_at_outside_storable_windows_is_invalid(moment: str) -> None:
     raw = json.dumps({"publication": "P", "content": "x", "published_at": moment}).encode()
-    with pytest.raises(InvalidArticle, match="^published_at: must be between the years 1000 and 8999$"):
+    with pytest.raises(InvalidArticle, match=r"^published_at: must be between the years 1000 and 8999$"):
         parse_article(raw)
