@@ -48,3 +48,56 @@ class ForeignCpu:
         elapsed = time.monotonic() - self._started
         foreign = (busy_cpu_seconds() - self._busy) - (own_cpu_seconds() - self._own)
         self.cores = max(foreign, 0.0) / elapsed if elapsed > 0 else 0.0
+
+
+def process_cpu_seconds(pid: int, *, descendants: bool) -> float:
+    """CPU time of process ``pid`` (and, if asked, of its live descendants); 0 when it is gone."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)] if descendants else [root]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def this_process_cpu_seconds() -> float:
+    """CPU time of the bench process itself (its threads: load generator, polling, memory sampler)."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+class CpuByComponent:
+    """CPU cores used by each part of the pipeline over a ``with`` block: where the 2 cores went.
+
+    ``components`` maps a name to (pid, include descendants); the bench process itself and "other programs"
+    (the rest of the machine's busy time) are added.
+    """
+
+    def __init__(self, components: dict[str, tuple[int, bool]]) -> None:
+        self._components = components
+        self.cores: dict[str, float] = {}
+
+    def _snapshot(self) -> dict[str, float]:
+        seconds = {name: process_cpu_seconds(pid, descendants=d) for name, (pid, d) in self._components.items()}
+        seconds["bench (load generator, polling)"] = this_process_cpu_seconds()
+        seconds["machine busy"] = busy_cpu_seconds()
+        return seconds
+
+    def __enter__(self) -> "CpuByComponent":
+        self._started, self._before = time.monotonic(), self._snapshot()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        elapsed = time.monotonic() - self._started
+        after = self._snapshot()
+        used = {name: (after[name] - self._before[name]) / elapsed for name in after}
+        busy = used.pop("machine busy")
+        used["other programs"] = max(busy - sum(used.values()), 0.0)
+        self.cores = {name: round(value, 2) for name, value in used.items()}

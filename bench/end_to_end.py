@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bench.cpu import CpuByComponent
 from bench.flushlog import FlushTotals, read_flushes
 from bench.limit import count_words
 from bench.memory import MemorySampler, MemorySamples
@@ -69,6 +70,8 @@ class EndToEndResult:
     """One write per distinct entity per article (the naive design) for the same articles."""
     naive_mention_writes: int
     """One write per entity occurrence (a naive design that does not even merge within an article)."""
+    cpu_cores: dict[str, float]
+    """Cores used by each part (workers, supervisor, HTTP service, broker, bench, other programs)."""
 
     @property
     def articles_per_s(self) -> float:
@@ -111,7 +114,14 @@ def run_end_to_end(
     time.sleep(1.0)
     log_start = pipeline.consumer_log.stat().st_size
     progress: list[tuple[float, int]] = []
-    with MemorySampler(pipeline.consumer.pid) as sampler:
+    assert pipeline.producer is not None
+    broker_pid = pipeline.broker.running_pid()
+    components = {
+        "consumer workers": (pipeline.consumer.pid, True),
+        "HTTP service": (pipeline.producer.pid, False),
+        **({"Kafka broker": (broker_pid, True)} if broker_pid else {}),
+    }
+    with MemorySampler(pipeline.consumer.pid) as sampler, CpuByComponent(components) as cpu:
         started = time.monotonic()
         post_all(pipeline, articles)
 
@@ -120,7 +130,9 @@ def run_end_to_end(
             progress.append((time.monotonic() - started, counted))
             return counted >= len(articles)
 
-        finished = wait_until(all_counted, timeout=timeout, what=f"{len(articles)} articles to be counted")
+        finished = wait_until(
+            all_counted, timeout=timeout, what=f"{len(articles)} articles to be counted", interval=0.5
+        )
     wait_until(lambda: pipeline.lag() == 0, timeout=120, what="the consumer group's lag to reach 0")
     counted, counts = counted_articles(pipeline)
     totals = [pipeline.entity_totals(name) for name in counts if name != WARMUP_PUBLICATION]
@@ -136,6 +148,7 @@ def run_end_to_end(
         flushes=read_flushes(pipeline.consumer_log, log_start, pipeline.consumer_log.stat().st_size),
         naive_writes=sum(pairs for pairs, _ in totals),
         naive_mention_writes=sum(mentions for _, mentions in totals),
+        cpu_cores=cpu.cores,
     )
 
 

@@ -65,6 +65,7 @@ def end_to_end_figures(result: EndToEndResult, limit: LimitResult) -> dict[str, 
                 for t, sup, workers, help_ in memory.samples
             ],
         },
+        "cpu_cores": result.cpu_cores,
         "progress": [[_r(t), n] for t, n in result.progress],
     }
 

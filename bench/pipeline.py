@@ -50,6 +50,7 @@ class Pipeline:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.producer: Service | None = None
         self.consumer: Service | None = None
+        self._http = httpx.Client(timeout=60)  # one kept-alive connection: polling must cost little CPU
 
     @property
     def consumer_log(self) -> Path:
@@ -107,6 +108,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Consumer group first (it flushes and commits), then the HTTP service; then drop the topics."""
+        self._http.close()
         for service in (self.consumer, self.producer):
             if service is not None:
                 service.stop()
@@ -117,7 +119,7 @@ class Pipeline:
     def publication_counts(self) -> dict[str, int]:
         """Articles per publication, from ``GET /publications``."""
         self._alive()
-        response = httpx.get(f"{self.url}/publications", timeout=30)
+        response = self._http.get(f"{self.url}/publications")
         response.raise_for_status()
         return {row["publication"]: row["articles"] for row in response.json()}
 
@@ -125,8 +127,8 @@ class Pipeline:
         """(articles summed over the publication's entities, mentions summed over them), all time: the
         number of (article, distinct entity) pairs and of entity occurrences, i.e. what a naive design
         writing one increment per entity per article, or per occurrence, writes."""
-        response = httpx.get(
-            f"{self.url}/publications/{quote(publication, safe='')}/entities", params={"limit": 0}, timeout=60
+        response = self._http.get(
+            f"{self.url}/publications/{quote(publication, safe='')}/entities", params={"limit": 0}
         )
         response.raise_for_status()
         entities = response.json()["entities"]

@@ -52,7 +52,13 @@ def render_markdown(figures: dict[str, Any], image_dir: str) -> str:
         ["Goal", "Target", "Figure", "Result"],
         [[g.name, g.target, g.figure, f"**{g.status}**"] for g in evaluate(figures)],
     )
-    lines += _throughput_rows(figures) + _ingest_rows(figures) + _sink_rows(figures) + _memory_rows(figures)
+    lines += (
+        _throughput_rows(figures)
+        + _cpu_rows(figures)
+        + _ingest_rows(figures)
+        + _sink_rows(figures)
+        + _memory_rows(figures)
+    )
     lines += _freshness_rows(figures) + _noise_rows(figures)
     for name, title in PLOTS:
         lines += [f"![{title}]({image_dir}{figures['date']}-{name}.png)", ""]
@@ -92,6 +98,17 @@ def _throughput_rows(figures: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     return ["**Throughput**", "", *_table(["Run", "Articles", "Seconds", "Articles/s", "Words/s", "vs limit"], rows)]
+
+
+def _cpu_rows(figures: dict[str, Any]) -> list[str]:
+    runs = {mix: run["cpu_cores"] for mix, run in (figures.get("end_to_end") or {}).items() if "cpu_cores" in run}
+    if not runs:
+        return []
+    parts = list(dict.fromkeys(part for cores in runs.values() for part in cores))
+    rows = [[part, *(_num(cores.get(part), 2) for cores in runs.values())] for part in parts]
+    header = ["Part", *(f"{mix} mix" for mix in runs)]
+    title = f"**Where the CPU went during the end-to-end runs** (cores, of {figures['machine']['cores']})"
+    return [title, "", *_table(header, rows)]
 
 
 def _ingest_rows(figures: dict[str, Any]) -> list[str]:

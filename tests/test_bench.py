@@ -90,6 +90,7 @@ def run_figures() -> dict[str, Any]:
                 "samples": [[0.0, 60, [200, 210], 10]],
             },
             "progress": [[1.0, 0], [30.0, 300], [60.0, counted]],
+            "cpu_cores": {"consumer workers": 1.8, "HTTP service": 0.02, "other programs": 0.1},
         }
 
     return {
@@ -171,6 +172,8 @@ def test_markdown_report_lists_goals_and_figures(tmp_path: Path) -> None:
     assert "| End to end, skewed mix (A,B:0.8) | 600 | 70.6 | 8.50 | 7,650 | 0.85 |" in text
     assert "| `POST /articles`, 32 in flight | 1,000 | 600 | 40.0 | 120.0 | 0 | 0.90 | 667 |" in text
     assert "| balanced mix | 40 | 3,000 | 5,000 | 40,000 | 70,000 |" in text
+    assert "| Part | balanced mix | skewed mix |" in text
+    assert "| consumer workers | 1.80 | 1.80 |" in text
     assert "- Command: `python -m bench --articles 600`" in text
     assert "![Throughput against the limit](2026-01-02-throughput.png)" in text
 
