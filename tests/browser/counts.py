@@ -20,22 +20,20 @@ from consumer.windows import event_time, window_start
 
 GROUP_ID = "dashboard"
 TOPIC = "articles"
-PARTITIONS = 4
 
 
 def count_articles(
     sink: Sink, nlp: Language, articles: Sequence[Mapping[str, Any]], *, window_seconds: int = 3600
 ) -> None:
-    """Run NER over ``articles`` and write their counts, article ``i`` going to partition ``i % 4``."""
+    """Run NER over ``articles`` and write their counts in one atomic flush of partition 0, so a page that
+    refreshes meanwhile sees either none or all of them (never a part, which the checks would race with)."""
     parsed = [Article.model_validate(article) for article in articles]
-    leases = {partition: sink.read_offset(GROUP_ID, TOPIC, partition) for partition in range(PARTITIONS)}
-    pending = {partition: PendingPartition(lease.next_offset) for partition, lease in leases.items()}
+    lease = sink.read_offset(GROUP_ID, TOPIC, 0)
+    counts = PendingPartition(lease.next_offset)
     docs = nlp.pipe((article.content for article in parsed), batch_size=8)
-    for index, (article, doc) in enumerate(zip(parsed, docs, strict=True)):
-        counts = pending[index % PARTITIONS]
+    for article, doc in zip(parsed, docs, strict=True):
         offset = counts.next_offset or 0
         found = article_entities(doc_entities(doc), DEFAULT_EXCLUDED_LABELS)
         counts.add_article(offset, article.publication, window_start(event_time(article, None), window_seconds), found)
-    for partition, counts in pending.items():
-        if counts.processed:
-            sink.write(counts.to_flush(GROUP_ID, TOPIC, partition, window_seconds), leases[partition])
+    if counts.processed:
+        sink.write(counts.to_flush(GROUP_ID, TOPIC, 0, window_seconds), lease)
