@@ -52,8 +52,6 @@ class _Partition:
     uncommitted: int | None = None
     """An offset stored in the sink but not yet committed to Kafka (lag monitoring only)."""
     commit_attempt: float = 0.0
-    last_delivery: float = 0.0
-    """When Kafka last delivered a message of the partition, or it was assigned, resumed or sought."""
 
 
 class Checkpointer:
@@ -84,9 +82,6 @@ class Checkpointer:
        for one sink write is dropped the same way and the size bound halved.
     8. **Lost** (``on_lost``: the group moved the partition without a revoke): drop the pending counts and
        write nothing.
-    9. **Stalled fetch**: a partition that is neither paused nor awaiting its lease, whose high watermark is
-       beyond its next unprocessed offset, but that delivered nothing for ``FETCH_STALL_TIMEOUT``, is sought
-       to that offset, which restarts the client's fetcher (nothing is skipped; re-deliveries are skipped).
     """
 
     def __init__(
@@ -114,7 +109,6 @@ class Checkpointer:
         self._retry_initial = settings.sink_retry_initial.total_seconds()
         self._retry_max = settings.sink_retry_max.total_seconds()
         self._final_flush_timeout = settings.final_flush_timeout.total_seconds()
-        self._stall_timeout = settings.fetch_stall_timeout.total_seconds()
         self._crash_file = settings.crash_after_sink_write
         self._partitions: dict[int, _Partition] = {}
         self._repositioned: set[int] = set()
@@ -126,7 +120,7 @@ class Checkpointer:
         starts, unreadable = [], []
         for assigned in partitions:
             lease = self._read_lease(assigned.partition)
-            state = _Partition(lease, self._pending_after(lease), now, last_delivery=now)
+            state = _Partition(lease, self._pending_after(lease), now)
             state.uncommitted = None if lease is None else lease.next_offset
             self._partitions[assigned.partition] = state
             starts.append(self._position(assigned.partition, lease))
@@ -167,10 +161,7 @@ class Checkpointer:
         ours, its lease is not read yet, it was repositioned during this batch (the rest of the batch is
         stale), or the offset was already counted."""
         state = self._partitions.get(partition)
-        if state is None:
-            return None
-        state.last_delivery = self._clock()
-        if state.lease is None or partition in self._repositioned:
+        if state is None or state.lease is None or partition in self._repositioned:
             return None
         return state.pending if state.pending.accepts(offset) else None
 
@@ -194,8 +185,6 @@ class Checkpointer:
                 now - state.last_flush >= self._flush_interval or state.pending.entity_tallies >= self._size_bound
             ):
                 self._flush(partition, state)
-            elif not state.paused and now - state.last_delivery >= self._stall_timeout:
-                self._restart_stalled_fetch(partition, state)
 
     def flush_all(self) -> None:
         """On shutdown: flush every partition, retrying a failing sink up to ``FINAL_FLUSH_TIMEOUT``."""
@@ -265,7 +254,7 @@ class Checkpointer:
         )
         if state.paused:
             self._consumer.resume([self._position(partition, lease)])
-            state.paused, state.last_delivery = False, finished
+            state.paused = False
         state.uncommitted = flush.next_offset
         self._commit(partition, state)
         self._stats.flushed(finished - started)
@@ -339,7 +328,7 @@ class Checkpointer:
     def _restart_at(self, partition: int, state: _Partition, lease: OffsetLease) -> None:
         """Drop the pending counts and consume again from the lease's offset."""
         state.lease, state.pending, state.failures = lease, self._pending_after(lease), 0
-        state.last_flush = state.last_delivery = self._clock()
+        state.last_flush = self._clock()
         self._consumer.seek(self._position(partition, lease))
         self._repositioned.add(partition)
         if state.paused:
@@ -352,23 +341,6 @@ class Checkpointer:
         if lease is None:
             return PendingPartition(None)
         return PendingPartition(lease.next_offset, lease.recent_ids, self._dedup_ids)
-
-    def _restart_stalled_fetch(self, partition: int, state: _Partition) -> None:
-        """Seek a partition that delivered nothing for FETCH_STALL_TIMEOUT although Kafka holds messages past
-        what it processed: the client stopped fetching it (seen under heavy load after a cooperative
-        rebalance, with no error), and a seek restarts the fetch. Checked again one timeout later either way."""
-        state.last_delivery = self._clock()
-        position = self._position(partition, OffsetLease(state.pending.next_offset, None))
-        try:
-            low, high = self._consumer.get_watermark_offsets(position, timeout=10)
-        except KafkaException as error:
-            log.warning(event("watermarks_unavailable", partition, error=str(error)))
-            return
-        if high <= max(low, position.offset):
-            return
-        log.warning(event("fetch_stalled", partition, next_offset=position.offset, high_watermark=high, action="seek"))
-        self._consumer.seek(position)
-        self._repositioned.add(partition)
 
     def _read_lease(self, partition: int) -> OffsetLease | None:
         try:

@@ -64,10 +64,6 @@ class ConsumerSettings(CommonSettings):
     max_poll_interval: Duration = Field(
         timedelta(minutes=5), description="Kafka max.poll.interval.ms: longest gap between two consume calls."
     )
-    fetch_stall_timeout: Duration = Field(
-        timedelta(seconds=60),
-        description="Seek again a partition that has unread messages but delivered none for this long.",
-    )
     kafka_group_protocol: GroupProtocol = Field(
         GroupProtocol.CLASSIC,
         description="Rebalance protocol: `classic` (cooperative-sticky) or `consumer` (KIP-848).",

@@ -28,8 +28,10 @@ from common.sinks.base import Sink, SinkUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
-FIXED_TIMESTAMP_MS = 1_600_000_000_000
-"""Kafka timestamp given to every produced record, so windows of articles without a date are known."""
+FIXED_TIMESTAMP_MS = int(time.time()) // 60 * 60_000
+"""Kafka timestamp given to every produced record, so windows of articles without a date are known. It is
+recent on purpose: records older than the topic's retention (7 days by default) are deleted by the broker's
+retention check, which then silently removes a test's data between producing and consuming it."""
 
 
 # --- producing ---

@@ -42,8 +42,6 @@ class FakeKafka:
         self.seeks: list[tuple[int, int]] = []
         self.commits: list[tuple[int, int]] = []
         self.commit_fails = False
-        self.high: dict[int, int] = {}
-        """High watermark per partition (0 when not set)."""
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned.update({tp.partition: tp.offset for tp in partitions})
@@ -57,9 +55,6 @@ class FakeKafka:
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused.difference_update(tp.partition for tp in partitions)
-
-    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
-        return 0, self.high.get(partition.partition, 0)
 
     def seek(self, partition: TopicPartition) -> None:
         self.seeks.append((partition.partition, partition.offset))
@@ -404,20 +399,3 @@ def test_a_failed_kafka_commit_is_retried_and_a_new_owner_commits_the_stored_off
     owner.assign(0)
     owner.after(0)
     assert owner.kafka.commits == [(0, 1)]
-
-
-def test_a_partition_that_delivers_nothing_while_kafka_holds_more_is_sought_again(sink: FlakySink) -> None:
-    worker = Harness(sink)  # FETCH_STALL_TIMEOUT 60 s
-    worker.assign(0, 1)
-    worker.count(0, 0, "A")  # t=0: last delivery of partition 0
-    worker.after(10)  # flushed: next offset 1
-    worker.kafka.high = {0: 5, 1: 0}  # partition 0 holds 4 more messages, partition 1 none
-    worker.after(49)
-    assert worker.kafka.seeks == []
-    worker.after(1)
-    assert worker.kafka.seeks == [(0, 1)]  # the next unprocessed offset; partition 1 is idle, not stalled
-    assert not worker.count(0, 1, "A")  # the rest of the batch predates the seek
-    worker.checkpointer.begin_batch()
-    assert worker.count(0, 1, "A")
-    worker.after(59)
-    assert worker.kafka.seeks == [(0, 1)]
