@@ -14,7 +14,7 @@ _HOW_TO_GET = {
     "openjdk-17-jre-headless`) or set JAVA_HOME / PATH to one",
     "mvn": "Maven is required to fetch the Kafka broker jars from Maven Central: install it (e.g. `apt-get "
     "install maven`)",
-    "gcloud": "the gcloud CLI with the Firestore emulator is required for SINK=firestore locally: install the "
+    "gcloud": "The gcloud CLI with the Firestore emulator is required for SINK=firestore locally: install the "
     "Google Cloud CLI and run `gcloud components install cloud-firestore-emulator` (or use SINK=sqlite)",
 }
 
