@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,9 @@ class CommonSettings(BaseSettings):
     window: Duration = Field(
         timedelta(hours=1),
         description="Tumbling window size, aligned to the UTC epoch (e.g. 30s, 5m, 1h, 1d; at most 366d).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level: debug, info, warning or error."
     )
     max_article_bytes: int = Field(
         DEFAULT_MAX_ARTICLE_BYTES, gt=0, description="Largest accepted article `content`, in UTF-8 bytes."

@@ -7,7 +7,7 @@ and a one-line meaning.
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -108,10 +108,6 @@ class ConsumerSettings(CommonSettings):
         None,
         description="Test-only fault injection: if this file exists, the first worker to write the sink deletes "
         "it and dies (exit 137) before committing to Kafka.",
-    )
-
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Log level: debug, info, warning or error."
     )
 
     @field_validator("excluded_labels", mode="before")

@@ -59,9 +59,6 @@ class ProducerSettings(CommonSettings):
     cors_origins: str = Field(
         "", description="Origins allowed to call the API from a browser, comma-separated (default none)."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Log level: debug, info, warning or error."
-    )
 
     @model_validator(mode="after")
     def _body_holds_an_article(self) -> "ProducerSettings":
