@@ -5,7 +5,6 @@ broker instance then gets its own data directory, formatted with ``kafka.tools.S
 ``java -cp 'jars/*' kafka.Kafka``. Tests start private instances on other ports through the same class.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -16,9 +15,10 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from devservices.paths import cache_dir, log_dir, state_dir
+from devservices.paths import cache_dir, log_dir
 from devservices.prereqs import require, require_java
-from devservices.process import pid_alive, port_open, stop_process_group
+from devservices.process import port_open
+from devservices.service import BackgroundService
 
 POM = Path(__file__).with_name("pom.xml")
 
@@ -72,9 +72,11 @@ def ensure_jars(progress: bool = True) -> Path:
 
 
 @dataclass(frozen=True)
-class KafkaBroker:
+class KafkaBroker(BackgroundService):
     """One local broker: its ports, and the folder holding its data, config and pid."""
 
+    title = "the Kafka broker"
+    stop_command = "python -m devservices kafka stop"
     name: str = "kafka"
     port: int = 9092
     controller_port: int = 9093
@@ -86,22 +88,6 @@ class KafkaBroker:
     @property
     def home(self) -> Path:
         return cache_dir() / "kafka" / self.name
-
-    @property
-    def log_file(self) -> Path:
-        return log_dir() / f"{self.name}.log"
-
-    @property
-    def _state_file(self) -> Path:
-        return state_dir() / f"{self.name}.json"
-
-    def running_pid(self) -> int | None:
-        """The pid of this broker if its pid file names a live process."""
-        try:
-            pid = int(json.loads(self._state_file.read_text())["pid"])
-        except (FileNotFoundError, ValueError, KeyError):
-            return None
-        return pid if pid_alive(pid) else None
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -136,11 +122,7 @@ class KafkaBroker:
 
     def start(self, timeout: float = 60.0) -> int:
         """Format storage on first use, start the broker in the background, wait until it answers."""
-        if pid := self.running_pid():
-            raise RuntimeError(
-                f"Kafka broker '{self.name}' is already running (pid {pid}) on {self.bootstrap}; "
-                "stop it with `python -m devservices kafka stop`"
-            )
+        self._refuse_second_start(self.bootstrap)
         if port_open(self.port) or port_open(self.controller_port):
             raise RuntimeError(
                 f"port {self.port} or {self.controller_port} is already in use by another program; "
@@ -173,50 +155,24 @@ class KafkaBroker:
                 text=True,
                 check=True,
             )
-        log = self.log_file.open("ab")
-        process = subprocess.Popen(
-            [
-                java,
-                "-Xmx512m",
-                "-Xms256m",
-                "-XX:+UseG1GC",
-                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-                f"-Dkafka.log.file={self.log_file}",
-                f"-Dkafka.logs.dir={log_dir()}",
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(config),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._state_file.write_text(json.dumps({"pid": process.pid, "bootstrap": self.bootstrap}))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._state_file.unlink(missing_ok=True)
-                raise RuntimeError(f"the Kafka broker exited with code {process.returncode}; see {self.log_file}")
-            if self.answers(timeout=1.0):
-                return process.pid
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"the Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+        command = [
+            java,
+            "-Xmx512m",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            f"-Dkafka.log.file={self.log_file}",
+            f"-Dkafka.logs.dir={log_dir()}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
+        ]
+        return self._launch(command, lambda: self.answers(timeout=1.0), timeout)
 
     def answers(self, timeout: float = 2.0) -> bool:
         """True when the broker answers a metadata request."""
         return broker_answers(self.bootstrap, timeout)
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the broker (SIGTERM, then SIGKILL after ``timeout``); False if it was not running."""
-        pid = self.running_pid()
-        self._state_file.unlink(missing_ok=True)
-        if pid is None:
-            return False
-        stop_process_group(pid, timeout)
-        return True
 
     def kill(self) -> None:
         """SIGKILL the broker at once (fault-injection tests)."""
