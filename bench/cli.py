@@ -124,6 +124,7 @@ def combined(limits: list[LimitResult]) -> LimitResult:
         words=sum(x.words for x in limits),
         entities=sum(x.entities for x in limits),
         seconds=sum(x.seconds for x in limits),
+        cpu_seconds=sum(x.cpu_seconds for x in limits),
     )
 
 

@@ -29,6 +29,8 @@ def limit_figures(limit: LimitResult) -> dict[str, Any]:
         "seconds": _r(limit.seconds),
         "articles_per_s": _r(limit.articles_per_s),
         "words_per_s": _r(limit.words_per_s, 0),
+        "cpu_seconds": _r(limit.cpu_seconds),
+        "articles_per_cpu_s": _r(limit.articles / limit.cpu_seconds),
     }
 
 
@@ -36,8 +38,14 @@ def per_1000(writes: int, articles: int) -> float | None:
     return None if articles == 0 else round(1000 * writes / articles, 1)
 
 
+PIPELINE_PARTS = ("consumer workers", "HTTP service", "Kafka broker")
+"""What the pipeline's CPU per article counts: everything that runs in production (not the bench)."""
+
+
 def end_to_end_figures(result: EndToEndResult, limit: LimitResult) -> dict[str, Any]:
     memory = result.memory
+    pipeline_cpu_s = sum(result.cpu_cores.get(part, 0.0) for part in PIPELINE_PARTS) * result.seconds
+    per_cpu_s = result.articles / pipeline_cpu_s if pipeline_cpu_s else None
     return {
         "articles": result.articles,
         "words": result.words,
@@ -45,6 +53,9 @@ def end_to_end_figures(result: EndToEndResult, limit: LimitResult) -> dict[str, 
         "articles_per_s": _r(result.articles_per_s),
         "words_per_s": _r(result.words_per_s, 0),
         "ratio_to_limit": _r(result.articles_per_s / limit.articles_per_s, 3),
+        "pipeline_cpu_seconds": _r(pipeline_cpu_s),
+        "articles_per_cpu_s": _r(per_cpu_s),
+        "cpu_ratio_to_limit": _r(None if per_cpu_s is None else per_cpu_s * limit.cpu_seconds / limit.articles, 3),
         "counted": result.counted,
         "lag": result.lag,
         "exact": result.exact,

@@ -81,6 +81,8 @@ def _throughput_rows(figures: dict[str, Any]) -> list[str]:
                 _num(limit["articles_per_s"], 2),
                 _num(limit["words_per_s"], 0),
                 "1.00",
+                _num(limit.get("articles_per_cpu_s"), 2),
+                "1.00" if limit.get("articles_per_cpu_s") else "-",
             ]
         )
     for mix, run in (figures.get("end_to_end") or {}).items():
@@ -93,11 +95,18 @@ def _throughput_rows(figures: dict[str, Any]) -> list[str]:
                 _num(run["articles_per_s"], 2),
                 _num(run["words_per_s"], 0),
                 _num(run["ratio_to_limit"], 2),
+                _num(run.get("articles_per_cpu_s"), 2),
+                _num(run.get("cpu_ratio_to_limit"), 2),
             ]
         )
     if not rows:
         return []
-    return ["**Throughput**", "", *_table(["Run", "Articles", "Seconds", "Articles/s", "Words/s", "vs limit"], rows)]
+    header = ["Run", "Articles", "Seconds", "Articles/s", "Words/s", "vs limit", "Articles per CPU-second", "vs limit"]
+    return [
+        "**Throughput** (CPU-seconds: the spaCy processes; end to end: workers, HTTP service and broker)",
+        "",
+        *_table(header, rows),
+    ]
 
 
 def _cpu_rows(figures: dict[str, Any]) -> list[str]:
