@@ -9,8 +9,6 @@ examples per operation (default 30 in ``make test``; the full run in docs/reliab
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ from common.sinks.sqlite import SqliteSink
 from devservices.process import free_port
 from producer.app import create_app
 from producer.settings import ProducerSettings
+from tests.chaos_support import producer_service
 from tests.producer_support import API_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -105,25 +104,13 @@ def service_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
         BATCH_MAX="20",
     )
     log = folder / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "producer"], env=env, cwd=REPO, stdout=output, stderr=output)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-        print(f"\nschemathesis: {sum(SENT.values())} requests")
-        for line, count in sorted(SENT.items()):
-            print(f"  {count:6d}  {line}")
+    with producer_service(env, log) as service:
+        try:
+            yield service.url
+        finally:
+            print(f"\nschemathesis: {sum(SENT.values())} requests")
+            for line, count in sorted(SENT.items()):
+                print(f"  {count:6d}  {line}")
     assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
 
 

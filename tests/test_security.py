@@ -15,8 +15,6 @@ import hmac
 import inspect
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from consumer.pending import PendingPartition
 from devservices.process import free_port
 from producer import auth
 from producer.settings import ProducerSettings
+from tests.chaos_support import producer_service
 from tests.producer_support import API_KEY, SECOND_KEY, service, settings_for, topic_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,22 +137,8 @@ def real_server(kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path:
         "MAX_BODY_BYTES": "100000",
         "MAX_ARTICLE_BYTES": "50000",
     }
-    with output.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "producer"], env=env, cwd=REPO, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, output.read_text()
-            time.sleep(0.2)
-        yield url, output
-    finally:
-        process.terminate()
-        process.wait(30)
+    with producer_service(env, output) as service:
+        yield service.url, output
 
 
 @pytest.mark.integration
