@@ -173,6 +173,7 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                         processes=options.processes,
                         model=consumer_settings.ner_model,
                         batch_size=consumer_settings.ner_batch_size,
+                        chunk_chars=consumer_settings.ner_chunk_chars,
                     )
                 )
                 log(f"    {limits[-1].articles_per_s:.2f} articles/s, {limits[-1].words_per_s:,.0f} words/s")

@@ -1,5 +1,6 @@
 """The limit: raw spaCy ``nlp.pipe`` on the same articles, with the same components, model, batch size and
-number of processes as the consumer group, and nothing else (no Kafka, no counting, no sink).
+number of processes as the consumer group, and nothing else (no Kafka, no counting, no sink). spaCy reads
+the same texts as in a worker: each article's content in the pieces of :func:`consumer.nlp.ner_chunks`.
 
 Each process loads the model and warms it up *before* the clock starts (the consumer group's model load
 is outside its measured window too), then runs ``nlp.pipe`` over its round-robin share of the articles.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from consumer.nlp import doc_entities, load_ner
+from consumer.nlp import doc_entities, load_ner, ner_chunks
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,11 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
-def _run_share(model: str, texts: list[str], batch_size: int, ready: Connection, go: Event) -> None:
+def _run_share(
+    model: str, articles: list[str], batch_size: int, chunk_chars: int, ready: Connection, go: Event
+) -> None:
     nlp = load_ner(model)
+    texts = [piece for article in articles for piece in ner_chunks(article, chunk_chars)]
     list(nlp.pipe(texts[:2], batch_size=batch_size))  # warm-up, outside the clock
     ready.send("ready")
     go.wait()
@@ -51,7 +55,7 @@ def _run_share(model: str, texts: list[str], batch_size: int, ready: Connection,
     ready.send((time.monotonic(), entities, time.process_time() - cpu_started))
 
 
-def measure_limit(texts: list[str], *, processes: int, model: str, batch_size: int) -> LimitResult:
+def measure_limit(texts: list[str], *, processes: int, model: str, batch_size: int, chunk_chars: int) -> LimitResult:
     """Run the articles' ``texts`` through ``processes`` spaCy processes at once; see the module docstring."""
     context = multiprocessing.get_context("spawn")
     go = context.Event()
@@ -59,7 +63,7 @@ def measure_limit(texts: list[str], *, processes: int, model: str, batch_size: i
     for index in range(processes):
         parent, child = context.Pipe()
         worker = context.Process(
-            target=_run_share, args=(model, texts[index::processes], batch_size, child, go), daemon=True
+            target=_run_share, args=(model, texts[index::processes], batch_size, chunk_chars, child, go), daemon=True
         )
         worker.start()
         child.close()  # so a crashed worker shows as EOFError here instead of a hang

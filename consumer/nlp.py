@@ -1,5 +1,6 @@
 """Load the spaCy pipeline once per worker with only what NER needs, and read entities off a Doc."""
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import spacy
@@ -37,3 +38,39 @@ def _components(model: str) -> list[str]:
 def doc_entities(doc: Doc) -> list[tuple[str, str]]:
     """The (text, label) of each named entity spaCy found, in document order."""
     return [(entity.text, entity.label_) for entity in doc.ents]
+
+
+def entities_per_text(
+    nlp: Language, texts: Sequence[str], *, batch_size: int, chunk_chars: int
+) -> Iterator[list[tuple[str, str]]]:
+    """Each text's (text, label) entities in order, found piece by piece (:func:`ner_chunks`).
+
+    Lazy: spaCy runs as the caller advances, so a caller can stop after any text."""
+    pieces = [ner_chunks(text, chunk_chars) for text in texts]
+    docs = nlp.pipe((piece for text_pieces in pieces for piece in text_pieces), batch_size=batch_size)
+    for text_pieces in pieces:
+        yield [pair for _ in text_pieces for pair in doc_entities(next(docs))]
+
+
+def ner_chunks(content: str, max_chars: int) -> list[str]:
+    """``content`` cut into consecutive pieces of at most ``max_chars`` characters for NER, joined back exactly.
+
+    spaCy's memory grows with the length of a document (~15 KB per token in ``tok2vec``: a 1 MB article
+    would need gigabytes), so a worker runs NER piece by piece. Cuts fall after the last line break before
+    the bound, where no entity spans; a longer line is cut after its last sentence end, else its last space.
+    """
+    pieces: list[str] = []
+    start = 0
+    while len(content) - start > max_chars:
+        end = start + max_chars
+        cut = content.rfind("\n", start, end) + 1
+        if cut <= start:
+            cut = content.rfind(". ", start, end - 1) + 2
+        if cut <= start + 1:
+            cut = content.rfind(" ", start, end) + 1
+        if cut <= start:
+            cut = end
+        pieces.append(content[start:cut])
+        start = cut
+    pieces.append(content[start:])
+    return pieces

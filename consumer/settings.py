@@ -58,6 +58,12 @@ class ConsumerSettings(CommonSettings):
     ner_batch_size: int = Field(
         1, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it, speed does not)."
     )
+    ner_chunk_chars: int = Field(
+        10_000,
+        ge=1000,
+        description="Longest piece of an article spaCy reads at once: longer content is cut at line breaks, "
+        "so a worker's memory stays bounded whatever the article's size (spaCy needs ~15 KB per token).",
+    )
     consume_timeout: Duration = Field(
         timedelta(milliseconds=500), description="Longest wait of one Kafka consume call for new messages."
     )

@@ -1,8 +1,8 @@
 """One worker process: a Kafka consumer in the group that runs NER over its partitions' articles and
 counts them through the :class:`~consumer.checkpoint.Checkpointer`.
 
-SIGTERM or SIGINT: finish the current article, flush and commit every partition, close the consumer
-(a dynamic member leaves the group, so its partitions move at once), exit 0.
+SIGTERM or SIGINT: finish the current article, flush and commit every partition, leave the group (a dynamic
+member's partitions move at once), close the consumer, exit 0.
 """
 
 import logging
@@ -23,7 +23,7 @@ from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
 from consumer.logs import configure_logging, event
-from consumer.nlp import doc_entities, load_ner
+from consumer.nlp import entities_per_text, load_ner
 from consumer.settings import ConsumerSettings, GroupProtocol
 from consumer.stats import WorkerStats, serve_metrics
 from consumer.windows import event_time, window_start
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 QUEUED_MAX_KBYTES = 16 * 1024
 """Prefetched messages kept per worker (librdkafka's default, 64 MiB, would be most of a worker's memory)."""
+
+LEAVE_TIMEOUT_SECONDS = 10.0
+"""Longest wait, on a clean stop, for the group to take back this worker's partitions before ``close()``."""
 
 
 def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
@@ -139,18 +142,20 @@ class Worker:
         self._checkpointer.begin_batch()
         batch = [self._parse(message) for message in messages if self._wanted(message)]
         valid = [parsed.article.content for parsed in batch if parsed.article is not None]
-        docs = iter(self._nlp.pipe(valid, batch_size=self._settings.ner_batch_size))
+        found_per_article = entities_per_text(
+            self._nlp, valid, batch_size=self._settings.ner_batch_size, chunk_chars=self._settings.ner_chunk_chars
+        )
         for parsed in batch:
             if stop.requested:
                 break
             message = parsed.message
             partition, offset = message.partition(), message.offset()
             assert partition is not None and offset is not None  # set on every consumed message
-            doc = next(docs) if parsed.article is not None else None
+            found = next(found_per_article) if parsed.article is not None else None
             pending = self._checkpointer.pending_for(partition, offset)
             if pending is None:
                 continue
-            if parsed.article is None or doc is None:  # not an article: only its offset moves on
+            if parsed.article is None or found is None:  # not an article: only its offset moves on
                 self._dead_letters.send(dead_letter(message, parsed.error or "invalid"))
                 pending.skip(offset)
                 self._stats.dead_letters += 1
@@ -163,7 +168,7 @@ class Worker:
                 log.info(event("duplicate_skipped", partition, offset=offset, article_id=article_id))
                 continue
             moment = event_time(parsed.article, _timestamp_ms(message))
-            entities = article_entities(doc_entities(doc), self._excluded)
+            entities = article_entities(found, self._excluded)
             window = window_start(moment, self._window_seconds)
             pending.add_article(offset, parsed.article.publication, window, entities, article_id=article_id)
             self._stats.articles += 1
@@ -201,6 +206,25 @@ def _timestamp_ms(message: Message) -> int | None:
     return None if timestamp_type == TIMESTAMP_NOT_AVAILABLE else timestamp
 
 
+def leave_group(consumer: Consumer, timeout: float) -> None:
+    """Unsubscribe and serve the revocation of every partition before ``close()``.
+
+    ``close()`` while a cooperative rebalance is in flight can abort the process inside librdkafka 2.x
+    (``rd_kafka_cgrp_terminated: assert: !rd_kafka_assignment_in_progress``, confluentinc/librdkafka#4792):
+    leaving first, and polling until nothing is assigned, leaves ``close()`` nothing in progress. Revoked
+    partitions are flushed by the checkpointer's ``on_revoke`` (already flushed on a clean stop, so nothing is
+    written); messages returned meanwhile belong to partitions being given up and are not counted.
+    """
+    consumer.unsubscribe()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        consumer.consume(num_messages=100, timeout=0.1)
+        if not consumer.assignment():
+            consumer.consume(num_messages=100, timeout=0.5)  # let the fetchers of the revoked partitions stop
+            return
+    log.warning(event("leave_timeout", seconds=timeout, assigned=len(consumer.assignment())))
+
+
 def run_worker(settings: ConsumerSettings, index: int) -> int:
     """Run worker ``index`` until SIGTERM/SIGINT; the process's exit code (0 after a clean stop)."""
     stop = _StopRequest()
@@ -221,6 +245,7 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
     log.info(event("ready", seconds=round(time.monotonic() - started, 1), model=settings.ner_model))
     try:
         Worker(settings, index, nlp, consumer, checkpointer, dead_letters, stats).run(stop)
+        leave_group(consumer, LEAVE_TIMEOUT_SECONDS)
     except BaseException:
         checkpointer.drop_all()  # never flush state a crash may have left half-updated
         raise

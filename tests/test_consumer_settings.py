@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from consumer.logs import event
 from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings, GroupProtocol
 from consumer.worker import consumer_config
+from tests.consumer_support import NER_CHUNK_CHARS
 
 
 def test_defaults() -> None:
@@ -14,6 +15,7 @@ def test_defaults() -> None:
     assert settings.flush_interval.total_seconds() == 10
     assert settings.excluded_labels == {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
     assert settings.kafka_group_protocol is GroupProtocol.CLASSIC
+    assert settings.ner_chunk_chars == NER_CHUNK_CHARS == 10_000  # the test reference cuts articles the same way
 
 
 def test_excluded_labels_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

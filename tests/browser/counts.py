@@ -13,9 +13,9 @@ from spacy.language import Language
 from common.article import Article
 from common.sinks.base import Sink
 from consumer.entities import article_entities
-from consumer.nlp import doc_entities
+from consumer.nlp import entities_per_text
 from consumer.pending import PendingPartition
-from consumer.settings import DEFAULT_EXCLUDED_LABELS
+from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings
 from consumer.windows import event_time, window_start
 
 GROUP_ID = "dashboard"
@@ -30,10 +30,12 @@ def count_articles(
     parsed = [Article.model_validate(article) for article in articles]
     lease = sink.read_offset(GROUP_ID, TOPIC, 0)
     counts = PendingPartition(lease.next_offset)
-    docs = nlp.pipe((article.content for article in parsed), batch_size=8)
-    for article, doc in zip(parsed, docs, strict=True):
+    chunk_chars = ConsumerSettings.model_fields["ner_chunk_chars"].default
+    contents = [article.content for article in parsed]
+    found_per_article = entities_per_text(nlp, contents, batch_size=8, chunk_chars=chunk_chars)
+    for article, entities in zip(parsed, found_per_article, strict=True):
         offset = counts.next_offset or 0
-        found = article_entities(doc_entities(doc), DEFAULT_EXCLUDED_LABELS)
+        found = article_entities(entities, DEFAULT_EXCLUDED_LABELS)
         counts.add_article(offset, article.publication, window_start(event_time(article, None), window_seconds), found)
     if counts.processed:
         sink.write(counts.to_flush(GROUP_ID, TOPIC, 0, window_seconds), lease)
