@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         "HTTP ingest next to raw Kafka produce, sink writes against a naive design, freshness and memory, "
         "all in one run on a private Kafka broker. See docs/benchmarks.md.",
     )
-    cli.add_argument("--articles", type=int, default=600, help="Articles per throughput run (default 600).")
+    cli.add_argument("--articles", type=int, default=1000, help="Articles per throughput run (default 1000).")
     cli.add_argument(
         "--processes",
         type=int,

@@ -65,6 +65,7 @@ def end_to_end_figures(result: EndToEndResult, limit: LimitResult) -> dict[str, 
         "naive_writes": result.naive_writes,
         "naive_mention_writes": result.naive_mention_writes,
         "sink_writes_per_1000": per_1000(result.flushes.documents, result.flushes.articles),
+        "sink_requests_per_1000": per_1000(result.flushes.flushes, result.flushes.articles),
         "naive_writes_per_1000": per_1000(result.naive_writes, result.articles),
         "naive_mention_writes_per_1000": per_1000(result.naive_mention_writes, result.articles),
         "memory": {
