@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import OffsetLease, Sink, SinkFenced, SinkFlushTooLarge, SinkUnavailable
 from common.sinks.tallies import documents_written
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_WAIT_SECONDS = 10.0
 """Longest wait for dead letters to be acknowledged before a flush; if they are not, the flush is retried."""
+
+COMMIT_FAILURE_IMPACT = "lag metric only; retried"
 
 INJECTED_CRASH_EXIT_CODE = 137
 """Exit code of the test-only crash between the sink write and the Kafka commit (as if killed by SIGKILL)."""
@@ -51,6 +53,8 @@ class _Partition:
     retry_at: float = 0.0
     uncommitted: int | None = None
     """An offset stored in the sink but not yet committed to Kafka (lag monitoring only)."""
+    commit_in_flight: int | None = None
+    """The offset of the asynchronous Kafka commit sent last, until ``on_commit`` reports its result."""
     commit_attempt: float = 0.0
 
 
@@ -71,10 +75,12 @@ class Checkpointer:
        it is revoked (before ``on_revoke`` returns), and when the worker stops.
     4. A flush first waits until every dead letter sent is acknowledged by Kafka, then makes **one atomic
        sink write** of all the partition's increments and its new next offset, fenced by the lease.
-    5. **Only after the write succeeded**, the offset is committed to Kafka (synchronously). A failed Kafka
-       commit is logged and retried at the next check after ``FLUSH_INTERVAL``: the sink already holds the
-       offset, Kafka's copy only keeps the lag metric honest. On assignment the stored offset is committed
-       to Kafka too, so a commit lost to a crash or a rebalance is repaired by the next owner.
+    5. **Only after the write succeeded**, the offset is committed to Kafka: asynchronously while the worker
+       keeps the partition (NER goes on meanwhile; the result comes back through ``on_commit``),
+       synchronously before it gives the partition up (revoke, stop). A failed Kafka commit is logged and
+       retried at the next check after ``FLUSH_INTERVAL``: the sink already holds the offset, Kafka's copy
+       only keeps the lag metric honest. On assignment the stored offset is committed to Kafka too, so a
+       commit lost to a crash or a rebalance is repaired by the next owner.
     6. **Sink unavailable**: keep the pending counts, pause the partition (memory stays bounded), and
        retry with exponential backoff; resume after a successful flush. Nothing is committed or skipped.
     7. **Fenced** (another worker wrote the partition since our lease was read): drop the pending counts,
@@ -150,6 +156,23 @@ class Checkpointer:
             log.warning(event("lost", lost.partition, dropped_articles=dropped, action="nothing written"))
         self._consumer.incremental_unassign(partitions)
 
+    def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The result of a Kafka commit (librdkafka's offset commit callback, served inside ``consume``): a
+        failed asynchronous commit is committed again later. Results of earlier or synchronous commits are
+        ignored (a synchronous commit handles its own result)."""
+        for committed in partitions:
+            state = self._partitions.get(committed.partition)
+            if state is None or state.commit_in_flight != committed.offset:
+                continue
+            state.commit_in_flight = None
+            failure = error or committed.error
+            if failure is not None:
+                if state.uncommitted is None:
+                    state.uncommitted = committed.offset
+                log.warning(
+                    event("kafka_commit_failed", committed.partition, error=str(failure), impact=COMMIT_FAILURE_IMPACT)
+                )
+
     # --- the message path ---
 
     def begin_batch(self) -> None:
@@ -199,7 +222,7 @@ class Checkpointer:
         self._partitions.clear()
 
     def _final_flush(self, partition: int, state: _Partition, deadline: float) -> None:
-        while self._flush(partition, state) is FlushOutcome.RETRY_LATER:
+        while self._flush(partition, state, final=True) is FlushOutcome.RETRY_LATER:
             now = self._clock()
             if now >= deadline:
                 log.warning(
@@ -214,9 +237,9 @@ class Checkpointer:
                 return
             self._sleep(max(0.0, min(state.retry_at, deadline) - now))
         if state.uncommitted is not None:  # an earlier Kafka commit failed: last chance before handing over
-            self._commit(partition, state)
+            self._commit(partition, state, wait=True)
 
-    def _flush(self, partition: int, state: _Partition) -> FlushOutcome:
+    def _flush(self, partition: int, state: _Partition, *, final: bool = False) -> FlushOutcome:
         pending = state.pending
         if state.lease is None or not pending.processed:
             state.last_flush = self._clock()
@@ -256,7 +279,7 @@ class Checkpointer:
             self._consumer.resume([self._position(partition, lease)])
             state.paused = False
         state.uncommitted = flush.next_offset
-        self._commit(partition, state)
+        self._commit(partition, state, wait=final)
         self._stats.flushed(finished - started)
         log.info(
             event(
@@ -272,22 +295,27 @@ class Checkpointer:
         )
         return FlushOutcome.FLUSHED
 
-    def _commit(self, partition: int, state: _Partition) -> None:
-        """Commit the sink's offset to Kafka; a failure is logged and retried later (lag metric only)."""
+    def _commit(self, partition: int, state: _Partition, *, wait: bool = False) -> None:
+        """Commit the sink's offset to Kafka, asynchronously unless ``wait``; a failure is logged and retried
+        later (lag metric only)."""
         offset, state.commit_attempt = state.uncommitted, self._clock()
         if offset is None:
             return
+        position = TopicPartition(self._topic, partition, offset)
         try:
-            results = self._consumer.commit(
-                offsets=[TopicPartition(self._topic, partition, offset)], asynchronous=False
-            )
+            if not wait:
+                self._consumer.commit(offsets=[position], asynchronous=True)
+                state.uncommitted, state.commit_in_flight = None, offset
+                return
+            state.commit_in_flight = None
+            results = self._consumer.commit(offsets=[position], asynchronous=False)
         except KafkaException as error:
-            log.warning(event("kafka_commit_failed", partition, error=str(error), impact="lag metric only; retried"))
+            log.warning(event("kafka_commit_failed", partition, error=str(error), impact=COMMIT_FAILURE_IMPACT))
             return
         for result in results or []:
             if result.error is not None:
                 log.warning(
-                    event("kafka_commit_failed", partition, error=str(result.error), impact="lag metric only; retried")
+                    event("kafka_commit_failed", partition, error=str(result.error), impact=COMMIT_FAILURE_IMPACT)
                 )
                 return
         state.uncommitted = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from spacy.language import Language
 
 from common.article import Article, InvalidArticle, parse_article
@@ -240,7 +240,12 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
     dead_letters = DeadLetters.connect(
         settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, f"newscounts-dead-letters-{index}"
     )
-    consumer = Consumer(consumer_config(settings, index))
+    checkpointer: Checkpointer  # created with the consumer, which reports commit results to it
+
+    def on_commit(error: KafkaError | None, offsets: list[TopicPartition]) -> None:
+        checkpointer.on_commit(error, offsets)
+
+    consumer = Consumer({**consumer_config(settings, index), "on_commit": on_commit})
     checkpointer = Checkpointer(consumer, sink, dead_letters, settings, stats)
     log.info(event("ready", seconds=round(time.monotonic() - started, 1), model=settings.ner_model))
     try:

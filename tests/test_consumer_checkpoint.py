@@ -33,7 +33,8 @@ WINDOW = 1_577_836_800
 
 
 class FakeKafka:
-    """Records what the checkpointer asks of its consumer; checks each commit follows the sink write."""
+    """Records what the checkpointer asks of its consumer; checks each commit follows the sink write. The
+    results of asynchronous commits wait for :meth:`serve_commit_results` (librdkafka: the next ``consume``)."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -42,6 +43,8 @@ class FakeKafka:
         self.seeks: list[tuple[int, int]] = []
         self.commits: list[tuple[int, int]] = []
         self.commit_fails = False
+        self.synchronous_commits = 0
+        self.commit_results: list[tuple[KafkaError | None, list[TopicPartition]]] = []
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned.update({tp.partition: tp.offset for tp in partitions})
@@ -59,15 +62,25 @@ class FakeKafka:
     def seek(self, partition: TopicPartition) -> None:
         self.seeks.append((partition.partition, partition.offset))
 
-    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition]:
-        assert not asynchronous
-        if self.commit_fails:
-            raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
-        for tp in offsets:
-            stored = self.sink.read_offset(GROUP, TOPIC, tp.partition).next_offset
-            assert stored == tp.offset, "a Kafka commit must follow the sink write of the same offset"
-            self.commits.append((tp.partition, tp.offset))
-        return offsets
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition] | None:
+        failure = KafkaError(KafkaError.REBALANCE_IN_PROGRESS) if self.commit_fails else None
+        if asynchronous:
+            self.commit_results.append((failure, offsets))
+        else:
+            self.synchronous_commits += 1
+            if failure is not None:
+                raise KafkaException(failure)
+        if failure is None:
+            for tp in offsets:
+                stored = self.sink.read_offset(GROUP, TOPIC, tp.partition).next_offset
+                assert stored == tp.offset, "a Kafka commit must follow the sink write of the same offset"
+                self.commits.append((tp.partition, tp.offset))
+        return None if asynchronous else offsets
+
+    def serve_commit_results(self, checkpointer: Checkpointer) -> None:
+        results, self.commit_results = self.commit_results, []
+        for error, offsets in results:
+            checkpointer.on_commit(error, offsets)
 
 
 class FlakySink(Sink):
@@ -170,6 +183,7 @@ class Harness:
 
     def after(self, seconds: float) -> None:
         self.clock.now += seconds
+        self.kafka.serve_commit_results(self.checkpointer)
         self.checkpointer.flush_due()
 
 
@@ -378,6 +392,34 @@ def test_shutdown_flushes_every_partition(sink: FlakySink) -> None:
     worker.count(2, 0, "B")
     worker.checkpointer.flush_all()
     assert sorted(worker.kafka.commits) == [(0, 1), (2, 1)]
+
+
+def test_commits_are_asynchronous_while_a_partition_is_kept_and_synchronous_when_it_is_given_up(
+    sink: FlakySink,
+) -> None:
+    worker = Harness(sink)
+    worker.assign(0, 1)
+    worker.count(0, 0, "A")
+    worker.count(1, 0, "B")
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 1)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(1, 1)], 1)
+    worker.after(10)
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(1, 1), (0, 1)], 1)
+
+
+def test_the_failure_of_an_older_asynchronous_commit_does_not_recommit_its_offset(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0)
+    worker.count(0, 0, "A")
+    worker.kafka.commit_fails = True
+    worker.after(10)  # flush 1, its commit fails (the result is served later)
+    worker.kafka.commit_fails = False
+    worker.count(0, 1, "B")
+    worker.clock.now += 10
+    worker.checkpointer.flush_due()  # flush 2 and its commit, before the failure of the first is known
+    worker.after(0)
+    worker.after(60)
+    assert worker.kafka.commits == [(0, 2)]  # offset 1 is never committed after offset 2
 
 
 def test_a_failed_kafka_commit_is_retried_and_a_new_owner_commits_the_stored_offset(sink: FlakySink) -> None:
