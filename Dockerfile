@@ -11,7 +11,7 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv
+RUN python -m venv /opt/venv && pip install --upgrade pip setuptools
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY common ./common

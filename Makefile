@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop test lint format typecheck unit integration chaos bench clean
+.PHONY: help install run stop test lint format typecheck unit integration chaos bench audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip setuptools
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,bench]"
@@ -44,6 +44,9 @@ unit: install  ## only the fast tests that need no broker or emulator
 
 chaos: install  ## the fault-injection suite (kill -9, outages, rebalance storms)
 	$(BIN)/pytest -m chaos $(PYTEST_ARGS)
+
+audit: install  ## known vulnerabilities of the installed dependencies, from PyPI (see docs/reliability.md)
+	$(BIN)/python -m devservices.audit
 
 bench: install  ## the benchmark suite (see docs/benchmarks.md)
 	$(BIN)/python -m bench
