@@ -11,7 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv && pip install --upgrade pip setuptools
+# setuptools: Python 3.11 venvs bundle 65.5.0, which has published advisories (see docs/reliability.md).
+RUN python -m venv /opt/venv && pip install pip==26.3 setuptools==84.2.1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY common ./common
