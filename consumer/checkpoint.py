@@ -77,7 +77,8 @@ class Checkpointer:
        sink write** of all the partition's increments and its new next offset, fenced by the lease.
     5. **Only after the write succeeded**, the offset is committed to Kafka: asynchronously while the worker
        keeps the partition (NER goes on meanwhile; the result comes back through ``on_commit``),
-       synchronously before it gives the partition up (revoke, stop). A failed Kafka commit is logged and
+       synchronously before it gives the partition up (revoke, stop; an asynchronous commit whose result has
+       not come back is made again). A failed Kafka commit is logged and
        retried at the next check after ``FLUSH_INTERVAL``: the sink already holds the offset, Kafka's copy
        only keeps the lag metric honest. On assignment the stored offset is committed to Kafka too, so a
        commit lost to a crash or a rebalance is repaired by the next owner.
@@ -236,7 +237,9 @@ class Checkpointer:
                 state.pending = self._pending_after(state.lease)
                 return
             self._sleep(max(0.0, min(state.retry_at, deadline) - now))
-        if state.uncommitted is not None:  # an earlier Kafka commit failed: last chance before handing over
+        if state.uncommitted is None and state.commit_in_flight is not None:
+            state.uncommitted = state.commit_in_flight  # its result is not known yet: confirm it
+        if state.uncommitted is not None:  # a Kafka commit failed or is unconfirmed: last chance before handing over
             self._commit(partition, state, wait=True)
 
     def _flush(self, partition: int, state: _Partition, *, final: bool = False) -> FlushOutcome:

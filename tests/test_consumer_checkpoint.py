@@ -407,6 +407,16 @@ def test_commits_are_asynchronous_while_a_partition_is_kept_and_synchronous_when
     assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(1, 1), (0, 1)], 1)
 
 
+def test_an_unconfirmed_asynchronous_commit_is_made_again_synchronously_before_handing_over(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0)
+    worker.count(0, 0, "A")
+    worker.clock.now += 10
+    worker.checkpointer.flush_due()  # flushed and committed asynchronously; the result is not served yet
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(0, 1), (0, 1)], 1)
+
+
 def test_the_failure_of_an_older_asynchronous_commit_does_not_recommit_its_offset(sink: FlakySink) -> None:
     worker = Harness(sink)
     worker.assign(0)
