@@ -1,4 +1,4 @@
-"""Load the spaCy pipeline once per worker with only what NER needs, and read entities off a Doc."""
+"""Load the spaCy pipeline once per worker with only what NER needs, and run it over articles piece by piece."""
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,7 +57,8 @@ def ner_chunks(content: str, max_chars: int) -> list[str]:
 
     spaCy's memory grows with the length of a document (~15 KB per token in ``tok2vec``: a 1 MB article
     would need gigabytes), so a worker runs NER piece by piece. Cuts fall after the last line break before
-    the bound, where no entity spans; a longer line is cut after its last sentence end, else its last space.
+    the bound (entities across line breaks are rare); a longer line is cut after its last sentence end, else
+    its last space.
     """
     pieces: list[str] = []
     start = 0
