@@ -409,7 +409,7 @@ def test_rebalance_storm_workers_added_and_removed_during_a_run(
 ) -> None:
     """A group of 2 workers; 6 times, another supervisor with 1 or 2 workers joins the same group, takes
     partitions, flushes, and leaves: cleanly (SIGTERM) or not (SIGKILL of its whole process tree, so its
-    partitions move after the session timeout). Articles keep arriving in between."""
+    partitions move after the session timeout). 60 articles arrive while each newcomer is in the group."""
     env, sink = sqlite
     articles = sample_articles[:360]
     expected = expected_for(articles, DAY)
@@ -420,13 +420,15 @@ def test_rebalance_storm_workers_added_and_removed_during_a_run(
     unclean_stops: list[str] = []
     with consumer_group(chaos_env(kafka_bootstrap, topic, group, env, consumer_processes=2)) as base:
         for cycle, chunk in enumerate(chunks):
-            ends = merge_ends(ends, produce(kafka_bootstrap, topic, article_records(chunk)))
             extra_workers = 1 + cycle % 2
             clean = cycle % 3 != 2
             with consumer_group(
                 chaos_env(kafka_bootstrap, topic, group, env, consumer_processes=extra_workers)
             ) as extra:
                 extra.wait_for_event("assigned", timeout=300)
+                # produced once the newcomer owns partitions, so it has articles of its own to flush (produced
+                # before, the base group could count them all while the newcomer was still joining)
+                ends = merge_ends(ends, produce(kafka_bootstrap, topic, article_records(chunk)))
                 extra.wait_for_event("flushed", timeout=300)
                 if clean:
                     exit_code = extra.stop()
