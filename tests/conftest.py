@@ -72,14 +72,18 @@ def firestore_project(firestore_emulator: str) -> Iterator[str]:
 
 @pytest.fixture
 def fresh_topic(kafka_bootstrap: str) -> Callable[..., str]:
-    """Create a uniquely named topic (16 partitions unless told) so tests never see each other's data."""
+    """Create a uniquely named topic (16 partitions unless told) so tests never see each other's data; with
+    ``dlq=True`` also its one-partition dead-letter topic ``<name>.dlq``, as the consumer expects."""
 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
 
-    def create(prefix: str = "test", partitions: int = 16) -> str:
+    def create(prefix: str = "test", partitions: int = 16, dlq: bool = False) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        futures[name].result(timeout=30)
+        topics = [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+        if dlq:
+            topics.append(NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1))
+        for future in admin.create_topics(topics).values():
+            future.result(timeout=30)
         return name
 
     return create

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
@@ -69,12 +68,9 @@ SinkUnderTest = tuple[dict[str, str], Sink]
 
 
 @pytest.fixture
-def topic(fresh_topic: Callable[..., str], kafka_bootstrap: str) -> str:
+def topic(fresh_topic: Callable[..., str]) -> str:
     """A fresh 16-partition articles topic on the shared broker, and its dead-letter topic."""
-    name = fresh_topic("chaos")
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1)])[f"{name}.dlq"].result(30)
-    return name
+    return fresh_topic("chaos", dlq=True)
 
 
 @pytest.fixture

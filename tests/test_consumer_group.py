@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
@@ -56,12 +55,9 @@ def shortest(reference: list[tuple[dict[str, Any], list[tuple[str, str]]]], coun
 
 
 @pytest.fixture
-def topic(fresh_topic: Callable[..., str], kafka_bootstrap: str) -> str:
+def topic(fresh_topic: Callable[..., str]) -> str:
     """A fresh 16-partition articles topic and its dead-letter topic ``<topic>.dlq``."""
-    name = fresh_topic("consumer")
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1)])[f"{name}.dlq"].result(30)
-    return name
+    return fresh_topic("consumer", dlq=True)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
@@ -87,11 +86,8 @@ outside what Python's datetime and Firestore's timestamps can hold)."""
 
 
 @pytest.fixture
-def topic(fresh_topic: Callable[..., str], kafka_bootstrap: str) -> str:
-    name = fresh_topic("malformed", partitions=4)
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1)])[f"{name}.dlq"].result(30)
-    return name
+def topic(fresh_topic: Callable[..., str]) -> str:
+    return fresh_topic("malformed", partitions=4, dlq=True)
 
 
 @pytest.fixture(params=["sqlite", "firestore"])

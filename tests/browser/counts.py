@@ -15,8 +15,9 @@ from common.sinks.base import Sink
 from consumer.entities import article_entities
 from consumer.nlp import entities_per_text
 from consumer.pending import PendingPartition
-from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings
+from consumer.settings import DEFAULT_EXCLUDED_LABELS
 from consumer.windows import event_time, window_start
+from tests.consumer_support import NER_CHUNK_CHARS
 
 GROUP_ID = "dashboard"
 TOPIC = "articles"
@@ -30,9 +31,8 @@ def count_articles(
     parsed = [Article.model_validate(article) for article in articles]
     lease = sink.read_offset(GROUP_ID, TOPIC, 0)
     counts = PendingPartition(lease.next_offset)
-    chunk_chars = ConsumerSettings.model_fields["ner_chunk_chars"].default
     contents = [article.content for article in parsed]
-    found_per_article = entities_per_text(nlp, contents, batch_size=8, chunk_chars=chunk_chars)
+    found_per_article = entities_per_text(nlp, contents, batch_size=8, chunk_chars=NER_CHUNK_CHARS)
     for article, entities in zip(parsed, found_per_article, strict=True):
         offset = counts.next_offset or 0
         found = article_entities(entities, DEFAULT_EXCLUDED_LABELS)
