@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from consumer.logs import configure_logging
 from consumer.settings import ConsumerSettings
-from consumer.supervisor import Supervisor
+from consumer.supervisor import Supervisor, exit_after_stop
 
 
 def main() -> None:
@@ -16,7 +16,7 @@ def main() -> None:
         print(f"newscounts-consumer: invalid settings (environment variables):\n{error}", file=sys.stderr)
         sys.exit(2)
     configure_logging(settings.log_level, worker=None)
-    sys.exit(Supervisor(settings).run())
+    exit_after_stop(Supervisor(settings).run())
 
 
 if __name__ == "__main__":

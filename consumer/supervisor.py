@@ -7,6 +7,7 @@ Exit code: 0 after a requested stop in which every worker exited 0; 1 when a wor
 
 import logging
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -144,6 +145,18 @@ class Supervisor:
             log.info(event("worker_stopped", worker=slot.index, pid=slot.process.pid, exit_code=code))
         log.info(event("stopped", clean=clean))
         return 0 if clean else 1
+
+
+def exit_after_stop(code: int) -> None:
+    """Exit with ``code`` once this process has stopped, ignoring stop signals from here on.
+
+    Ctrl-C and process managers signal every process of the group, and the supervisor forwards SIGTERM too, so
+    a second stop signal can reach a process that has already stopped. While Python exits it puts the default
+    handlers back, and that signal would kill the process: exit code -15 instead of 0 after a clean stop.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _worker_main(settings: ConsumerSettings, index: int) -> None:

@@ -8,7 +8,6 @@ member's partitions move at once), close the consumer, exit 0.
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from types import FrameType
@@ -26,6 +25,7 @@ from consumer.logs import configure_logging, event
 from consumer.nlp import entities_per_text, load_ner
 from consumer.settings import ConsumerSettings, GroupProtocol
 from consumer.stats import WorkerStats, serve_metrics
+from consumer.supervisor import exit_after_stop
 from consumer.windows import event_time, window_start
 
 log = logging.getLogger(__name__)
@@ -265,4 +265,4 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
 
 def main(settings: ConsumerSettings, index: int) -> None:
     """Entry point of a spawned worker process."""
-    sys.exit(run_worker(settings, index))
+    exit_after_stop(run_worker(settings, index))

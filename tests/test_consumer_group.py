@@ -10,6 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,24 @@ def test_leave_group_serves_the_revocation_of_every_partition_before_close(kafka
         assert sorted(revoked) == list(range(16))
     finally:
         consumer.close()
+
+
+def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_exit_0(
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink]
+) -> None:
+    """Ctrl-C in a terminal, ``docker compose`` and process managers signal every process of the group, and the
+    supervisor forwards SIGTERM again: a stop signal that reaches a process that has already stopped and is
+    exiting (when Python resets its handlers) must not turn a clean stop into death by signal."""
+    env, _ = sqlite
+    with consumer_group(group_env(kafka_bootstrap, topic, f"g-{topic}", env, consumer_processes=2)) as run:
+        run.wait_for_event("assigned", count=16)
+        assert run.process is not None
+        os.killpg(run.process.pid, signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while run.process.poll() is None and time.monotonic() < deadline:
+            with suppress(ProcessLookupError):
+                os.killpg(run.process.pid, signal.SIGTERM)
+            time.sleep(0.02)
+        assert run.process.poll() == 0, run.log_tail()
+    stopped = {fields["worker"]: fields["exit_code"] for fields in run.events("worker_stopped")}
+    assert stopped == {"0": "0", "1": "0"}
