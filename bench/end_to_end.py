@@ -111,6 +111,7 @@ def run_end_to_end(
     # Every warm-up flush is committed (lag 0) and logged (its line follows the commit) before the log
     # offset is taken, so the flushes counted below hold only the measured articles.
     wait_until(lambda: pipeline.lag() == 0, timeout=120, what="the warm-up articles to be committed")
+    pipeline.wait_for_group()
     time.sleep(1.0)
     log_start = pipeline.consumer_log.stat().st_size
     progress: list[tuple[float, int]] = []
@@ -131,7 +132,7 @@ def run_end_to_end(
             return counted >= len(articles)
 
         finished = wait_until(
-            all_counted, timeout=timeout, what=f"{len(articles)} articles to be counted", interval=0.5
+            all_counted, timeout=timeout, what=f"{len(articles)} articles to be counted", interval=0.2
         )
     wait_until(lambda: pipeline.lag() == 0, timeout=120, what="the consumer group's lag to reach 0")
     counted, counts = counted_articles(pipeline)

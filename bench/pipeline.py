@@ -13,7 +13,7 @@ from bench.services import (
     consumer_lag,
     delete_topics,
     fresh_topics,
-    group_assignment,
+    group_balanced,
     http_ok,
     service_env,
     unique,
@@ -89,14 +89,18 @@ class Pipeline:
             "LOG_LEVEL": "info",  # the flush lines are how the bench counts the documents written
         }
         self.consumer = Service("consumer", consumer_env, self.consumer_log)
+        self.wait_for_group()
+
+    def wait_for_group(self) -> None:
+        """Until every worker holds partitions in a stable group: a clock started during a rebalance would
+        count seconds in which some partitions belong to nobody."""
         wait_until(
             lambda: (
                 self._alive()
-                and group_assignment(self.broker.bootstrap, self.group)
-                == (self.config.processes, self.config.partitions)
+                and group_balanced(self.broker.bootstrap, self.group, self.config.processes, self.config.partitions)
             ),
             timeout=180,
-            what=f"{self.config.processes} consumers to join the group with all partitions assigned",
+            what=f"{self.config.processes} consumers to join the group, each with partitions assigned",
             interval=0.5,
         )
 

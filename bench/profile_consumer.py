@@ -32,7 +32,7 @@ from bench.services import (
     BenchError,
     Service,
     fresh_topics,
-    group_assignment,
+    group_balanced,
     private_broker,
     service_env,
     unique,
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         consumer = Service("consumer", env, Path(folder) / "consumer.log")
         try:
             wait_until(
-                lambda: group_assignment(broker.bootstrap, group) == (1, 16),
+                lambda: group_balanced(broker.bootstrap, group, 1, 16),
                 timeout=120,
                 what="the worker to join the group",
                 interval=0.1,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from devservices.firestore import FirestoreEmulator
@@ -158,13 +158,24 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         probe.close()
 
 
-def group_assignment(bootstrap: str, group: str) -> tuple[int, int]:
-    """(members, partitions assigned to them) of a consumer group, as the broker reports it."""
+def group_assignment(bootstrap: str, group: str) -> list[int]:
+    """Partitions assigned to each member of a consumer group in the STABLE state, as the broker reports it;
+    empty while the group is rebalancing (or unknown).
+
+    The state matters: during a cooperative rebalance the broker still reports the previous assignment (a
+    newcomer with nothing, the first member with every partition) although partitions are being moved and
+    belong to nobody for one or two heartbeats."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
     try:
         description = admin.describe_consumer_groups([group])[group].result(timeout=10)
     except Exception:
-        return 0, 0
-    members = description.members or []
-    assigned = sum(len(m.assignment.topic_partitions) for m in members if m.assignment is not None)
-    return len(members), assigned
+        return []
+    if description.state != ConsumerGroupState.STABLE:
+        return []
+    return [len(m.assignment.topic_partitions) if m.assignment is not None else 0 for m in description.members or []]
+
+
+def group_balanced(bootstrap: str, group: str, members: int, partitions: int) -> bool:
+    """True when ``members`` consumers hold the ``partitions`` partitions between them, each at least one."""
+    assigned = group_assignment(bootstrap, group)
+    return len(assigned) == members and sum(assigned) == partitions and min(assigned) > 0
