@@ -210,6 +210,19 @@ class Checkpointer:
             ):
                 self._flush(partition, state)
 
+    def seconds_until_due(self) -> float | None:
+        """How long until :meth:`flush_due` has something to do (None: nothing is waiting), so a worker
+        waiting for messages wakes up in time: a flush, a retry or a Kafka commit."""
+        due = []
+        for state in self._partitions.values():
+            if state.uncommitted is not None:
+                due.append(state.commit_attempt + self._flush_interval)
+            if state.lease is None or state.failures:
+                due.append(state.retry_at)
+            elif state.pending.processed:
+                due.append(state.last_flush + self._flush_interval)
+        return max(0.0, min(due) - self._clock()) if due else None
+
     def flush_all(self) -> None:
         """On shutdown: flush every partition, retrying a failing sink up to ``FINAL_FLUSH_TIMEOUT``."""
         deadline = self._clock() + self._final_flush_timeout

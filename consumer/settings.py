@@ -65,7 +65,8 @@ class ConsumerSettings(CommonSettings):
         "so a worker's memory stays bounded whatever the article's size (spaCy needs ~15 KB per token).",
     )
     consume_timeout: Duration = Field(
-        timedelta(milliseconds=500), description="Longest wait of one Kafka consume call for new messages."
+        timedelta(milliseconds=500),
+        description="Longest wait for the next message when none has arrived (a due flush ends it sooner).",
     )
     max_poll_interval: Duration = Field(
         timedelta(minutes=5), description="Kafka max.poll.interval.ms: longest gap between two consume calls."

@@ -119,11 +119,10 @@ class Worker:
             on_revoke=self._checkpointer.on_revoke,
             on_lost=self._checkpointer.on_lost,
         )
-        timeout = settings.consume_timeout.total_seconds()
         stats_every = settings.stats_interval.total_seconds()
         next_stats = time.monotonic() + stats_every
         while not stop.requested:
-            messages = self._consumer.consume(settings.consume_batch_size, timeout)
+            messages = self._consumer.consume(settings.consume_batch_size, 0) or self._wait_for_message()
             if messages:
                 self.process(messages, stop)
             self._checkpointer.flush_due()
@@ -131,6 +130,17 @@ class Worker:
                 log.info(self._stats.summary())
                 next_stats += stats_every
         self._checkpointer.flush_all()
+
+    def _wait_for_message(self) -> list[Message]:
+        """Nothing has arrived: wait for one message, up to CONSUME_TIMEOUT or until a flush (or retry) is due.
+
+        ``consume(n, timeout)`` returns only once it holds ``n`` messages or the timeout passed, so a batch
+        call would hold a trickle of articles back; taking what has arrived (timeout 0) first and then
+        waiting for one message keeps batches under load and adds no wait otherwise."""
+        wait = self._settings.consume_timeout.total_seconds()
+        if (due := self._checkpointer.seconds_until_due()) is not None:
+            wait = min(wait, due)
+        return self._consumer.consume(1, wait)
 
     def process(self, messages: list[Message], stop: _StopRequest) -> None:
         """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending.

@@ -241,6 +241,22 @@ def test_a_flush_waits_for_the_interval_then_writes_and_only_then_commits(sink: 
     assert sink.writes == 1
 
 
+def test_a_waiting_worker_is_told_when_the_next_flush_or_retry_is_due(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0, 1)
+    assert worker.checkpointer.seconds_until_due() is None  # nothing pending: wait for messages only
+    worker.after(4)
+    worker.count(0, 0, "A")
+    assert worker.checkpointer.seconds_until_due() == 6.0  # 10 s after the assignment (the last flush)
+    worker.after(6)
+    assert (sink.writes, worker.checkpointer.seconds_until_due()) == (1, None)  # the commit was confirmed
+    sink.down = True
+    worker.count(1, 0, "B")  # partition 1's interval passed long ago: flushed at once, fails, retried in 1 s
+    assert (worker.stats.sink_failures, worker.checkpointer.seconds_until_due()) == (1, 1.0)
+    worker.after(1)  # the retry fails too: the next one is 2 s later, not now (a worker must not spin)
+    assert (worker.stats.sink_failures, worker.checkpointer.seconds_until_due()) == (2, 2.0)
+
+
 def test_reaching_the_size_bound_flushes_at_once(sink: FlakySink) -> None:
     worker = Harness(sink, max_pending_entities=3)
     worker.assign(0)

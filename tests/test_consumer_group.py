@@ -334,3 +334,21 @@ def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_
         assert run.process.poll() == 0, run.log_tail()
     stopped = {fields["worker"]: fields["exit_code"] for fields in run.events("worker_stopped")}
     assert stopped == {"0": "0", "1": "0"}
+
+
+def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consume_timeout(
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+) -> None:
+    """A Kafka ``consume(n, timeout)`` call returns only once it has ``n`` messages or the timeout passed: a
+    worker waiting that way would hold a trickle of articles back (up to CONSUME_TIMEOUT, here two minutes).
+    It takes what has arrived at once and waits for one message at a time, or until a flush is due."""
+    env, sink = sqlite
+    group = f"g-{topic}"
+    article = reference[shortest(reference, 1)[0]][0]
+    settings = {"consumer_processes": 1, "consume_timeout": "120s", "flush_interval": "1s"}
+    with consumer_group(group_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+        run.wait_for_event("assigned", count=16)
+        time.sleep(1.0)  # the worker is waiting for messages now
+        ends = produce(kafka_bootstrap, topic, article_records([article]))
+        wait_until_flushed(sink, group, topic, ends, run, timeout=40)
+    assert sum(summary.articles for summary in sink.publications()) == 1
