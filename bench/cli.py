@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         "HTTP ingest next to raw Kafka produce, sink writes against a naive design, freshness and memory, "
         "all in one run on a private Kafka broker. See docs/benchmarks.md.",
     )
-    cli.add_argument("--articles", type=int, default=1500, help="Articles per throughput run (default 1500).")
+    cli.add_argument("--articles", type=int, default=1200, help="Articles per throughput run (default 1200).")
     cli.add_argument(
         "--processes",
         type=int,
@@ -116,9 +116,8 @@ def prepare_articles(options: argparse.Namespace) -> tuple[list[Outgoing], Itera
 
 
 def combined(limits: list[LimitResult]) -> LimitResult:
-    """The limit over its measurements: every other article before the end-to-end runs, the rest after them,
-    so the limit reads the same articles as each end-to-end run, and a change in the machine's speed during
-    the run weighs on both sides of the ratio."""
+    """The limit over several measurements (total articles / total time): two consecutive ones read every
+    article once (alternate halves)."""
     return LimitResult(
         processes=limits[0].processes,
         articles=sum(x.articles for x in limits),
@@ -162,7 +161,10 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             other_cpu[name] = round(other.cores, 2)
             log(f"    other programs used {other.cores:.2f} cores meanwhile")
 
+        moments: list[str] = []
+
         def measure_the_limit(when: str, half: list[Outgoing]) -> None:
+            moments.append(when)
             log(
                 f"(1) The limit ({when}): raw spaCy nlp.pipe, {options.processes} processes, {len(half)} of the "
                 f"{len(main)} articles, batch size {consumer_settings.ner_batch_size}..."
@@ -179,8 +181,6 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                 )
                 log(f"    {limits[-1].articles_per_s:.2f} articles/s, {limits[-1].words_per_s:,.0f} words/s")
 
-        if {"limit", "e2e", "skew"} & phases:
-            measure_the_limit("before", main[0::2])
         if "ingest" in phases:
             log("(4) HTTP ingest on one uvicorn worker, and raw Kafka produce...")
             pipeline = Pipeline(broker, config, "ingest", consumers=False)
@@ -208,10 +208,17 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                     f"    {label}: {summary.rate:,.0f} articles/s, p50 {summary.latency_ms(50):.1f} ms, "
                     f"p99 {summary.latency_ms(99):.1f} ms, {summary.errors + summary.rejected} not accepted"
                 )
+        # The limit is measured on alternate halves of the articles around each end-to-end run (A, balanced,
+        # B, skewed, A): each run is compared with the two measurements beside it, which together read the
+        # same articles, so a drift of the machine's speed over the minutes of the run cancels out.
+        halves = [main[0::2], main[1::2]]
         runs: dict[str, EndToEndResult] = {}
+        run_limits: dict[str, LimitResult] = {}
         for mix, articles, wanted in (("balanced", main, "e2e"), ("skewed", skewed, "skew")):
             if wanted not in phases and not (mix == "balanced" and "freshness" in phases):
                 continue
+            if not limits:
+                measure_the_limit(f"before the {mix} run", halves[0])
             log(f"({2 if mix == 'balanced' else 3}) End to end, {mix} mix: {len(articles)} articles over HTTP...")
             pipeline = Pipeline(broker, config, mix, consumers=True)
             try:
@@ -240,13 +247,20 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                     log(f"    p50 {figures['freshness']['p50_s']} s, p95 {figures['freshness']['p95_s']} s")
             finally:
                 pipeline.stop()
-        if limits:
-            measure_the_limit("after", main[1::2])
+            measure_the_limit(f"after the {mix} run", halves[len(limits) % 2])
+            run_limits[mix] = combined(limits[-2:])
+        if "limit" in phases and not limits:  # the limit alone
+            measure_the_limit("first half", halves[0])
+            measure_the_limit("second half", halves[1])
     if limits:
         limit = combined(limits)
-        figures["limit"] = {**limit_figures(limit), "runs_articles_per_s": [round(x.articles_per_s, 2) for x in limits]}
+        figures["limit"] = {
+            **limit_figures(limit),
+            "runs_articles_per_s": [round(x.articles_per_s, 2) for x in limits],
+            "runs_when": moments,
+        }
         if runs:
-            figures["end_to_end"] = {mix: end_to_end_figures(result, limit) for mix, result in runs.items()}
+            figures["end_to_end"] = {mix: end_to_end_figures(result, run_limits[mix]) for mix, result in runs.items()}
     if not options.keep_work:
         shutil.rmtree(run_dir, ignore_errors=True)
     return figures

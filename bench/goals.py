@@ -50,7 +50,8 @@ def _end_to_end(figures: dict[str, Any]) -> Goal:
     if e2e is None or limit is None:
         return Goal(name, target, "not measured", None)
     ratio = e2e["ratio_to_limit"]
-    figure = f"{ratio:.2f} x ({e2e['articles_per_s']:.1f} vs {limit['articles_per_s']:.1f} articles/s)"
+    beside = e2e.get("limit_articles_per_s", limit["articles_per_s"])
+    figure = f"{ratio:.2f} x ({e2e['articles_per_s']:.1f} vs {beside:.1f} articles/s)"
     if e2e.get("cpu_ratio_to_limit") is not None:
         figure += f"; per CPU-second {e2e['cpu_ratio_to_limit']:.2f} x"
     return Goal(name, target, figure, ratio >= 0.9)
@@ -70,8 +71,12 @@ def _skew(figures: dict[str, Any]) -> Goal:
     balanced, skewed = _get(figures, "end_to_end", "balanced"), _get(figures, "end_to_end", "skewed")
     if balanced is None or skewed is None:
         return Goal(name, target, "not measured", None)
-    ratio = skewed["articles_per_s"] / balanced["articles_per_s"]
-    figure = f"{ratio:.2f} x ({skewed['articles_per_s']:.1f} vs {balanced['articles_per_s']:.1f} articles/s)"
+    ratio = skewed["ratio_to_limit"] / balanced["ratio_to_limit"]
+    figure = (
+        f"{ratio:.2f} x (each run against the limit measured beside it: {skewed['ratio_to_limit']:.2f} vs "
+        f"{balanced['ratio_to_limit']:.2f}; {skewed['articles_per_s']:.1f} vs {balanced['articles_per_s']:.1f} "
+        "articles/s)"
+    )
     return Goal(name, target, figure, ratio >= 0.95)
 
 

@@ -42,18 +42,19 @@ def _throughput(figures: dict[str, Any]) -> Any:
     if limit is None and not runs:
         return None
     figure, (bars, curves) = plt.subplots(1, 2, figsize=(12, 4.5))
-    labels, values, colors = [], [], []
+    labels, values, colors, ratios = [], [], [], []
     if limit is not None:
         labels.append(f"raw spaCy\n{limit['processes']} processes")
         values.append(limit["articles_per_s"])
         colors.append(COLORS["limit"])
+        ratios.append("")
     for mix, run in runs.items():
         labels.append(f"end to end\n{mix} mix")
         values.append(run["articles_per_s"])
         colors.append(COLORS[mix])
+        ratios.append(f"\n({run['ratio_to_limit']:.2f} x limit)" if limit else "")
     drawn = bars.bar(labels, values, color=colors)
-    for bar, value in zip(drawn, values, strict=True):
-        ratio = f"\n({value / limit['articles_per_s']:.2f} x limit)" if limit else ""
+    for bar, value, ratio in zip(drawn, values, ratios, strict=True):
         bars.annotate(
             f"{value:.1f}/s{ratio}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=9
         )

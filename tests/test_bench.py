@@ -68,13 +68,14 @@ def run_figures() -> dict[str, Any]:
             "latency_distribution_ms": [p50 + q / 100 for q in DISTRIBUTION_POINTS],
         }
 
-    def e2e(rate: float, ratio: float, counted: int) -> dict[str, Any]:
+    def e2e(rate: float, limit: float, counted: int) -> dict[str, Any]:
         return {
             "articles": 600,
             "seconds": 600 / rate,
             "articles_per_s": rate,
             "words_per_s": rate * 900,
-            "ratio_to_limit": ratio,
+            "limit_articles_per_s": limit,
+            "ratio_to_limit": round(rate / limit, 3),
             "articles_per_cpu_s": 4.75,
             "cpu_ratio_to_limit": 0.95,
             "counted": counted,
@@ -130,7 +131,7 @@ def run_figures() -> dict[str, Any]:
             "words_per_s": 9000,
             "articles_per_cpu_s": 5.0,
         },
-        "end_to_end": {"balanced": e2e(9.5, 0.95, 600), "skewed": e2e(8.5, 0.85, 599)},
+        "end_to_end": {"balanced": e2e(9.5, 10.0, 600), "skewed": e2e(7.6, 8.5, 599)},
         "ingest": {
             "concurrency": 32,
             "batch_size": 100,
@@ -158,7 +159,10 @@ def test_goals_are_judged_from_the_figures() -> None:
     assert goals == {
         "End to end vs raw spaCy limit": ("PASS", "0.95 x (9.5 vs 10.0 articles/s); per CPU-second 0.95 x"),
         "Counts complete and exact": ("SHORT", "balanced: 600/600, lag 0; skewed: 599/600, lag 0"),
-        "Skewed mix vs balanced": ("SHORT", "0.89 x (8.5 vs 9.5 articles/s)"),
+        "Skewed mix vs balanced": (  # the machine slowed down between the runs: 7.6 vs 8.5 is 0.894 x its limit
+            "SHORT",
+            "0.94 x (each run against the limit measured beside it: 0.89 vs 0.95; 7.6 vs 9.5 articles/s)",
+        ),
         "Sink write requests per 1,000 articles": ("PASS", "67 vs naive 40,000 (1/599.7)"),
         "Sink documents written per 1,000 articles": ("SHORT", "5,000 vs naive 40,000 (1/8.0)"),
         "HTTP ingest vs consumer group rate": ("PASS", "63 x (600 POST /articles/s vs 9.5 articles/s)"),
@@ -184,9 +188,10 @@ def test_markdown_report_lists_goals_and_figures(tmp_path: Path) -> None:
         "0.95 x | **PASS** |"
     ) in text
     assert (
-        "| Raw spaCy `nlp.pipe`, 2 processes (the limit) | 1,200 | 120.0 | 10.00 | 9,000 | 1.00 | 5.00 | 1.00 |" in text
+        "| Raw spaCy `nlp.pipe`, 2 processes (the limit) | 1,200 | 120.0 | 10.00 | 9,000 |  | 1.00 | 5.00 | 1.00 |"
+        in text
     )
-    assert "| End to end, skewed mix (A,B:0.8) | 600 | 70.6 | 8.50 | 7,650 | 0.85 | 4.75 | 0.95 |" in text
+    assert "| End to end, skewed mix (A,B:0.8) | 600 | 78.9 | 7.60 | 6,840 | 8.50 | 0.89 | 4.75 | 0.95 |" in text
     assert "| `POST /articles`, 32 in flight | 1,000 | 600 | 40.0 | 120.0 | 0 | 0.90 | 667 |" in text
     assert "| balanced mix | 40 | 67 | 3,000 | 5,000 | 40,000 | 70,000 |" in text
     assert "| Part | balanced mix | skewed mix |" in text

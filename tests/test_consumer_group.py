@@ -345,7 +345,7 @@ def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consu
     env, sink = sqlite
     group = f"g-{topic}"
     article = reference[shortest(reference, 1)[0]][0]
-    settings = {"consumer_processes": 1, "consume_timeout": "120s", "flush_interval": "1s"}
+    settings: dict[str, str | int] = {"consumer_processes": 1, "consume_timeout": "120s", "flush_interval": "1s"}
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, **settings)) as run:
         run.wait_for_event("assigned", count=16)
         time.sleep(1.0)  # the worker is waiting for messages now
