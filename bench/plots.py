@@ -52,7 +52,7 @@ def _throughput(figures: dict[str, Any]) -> Any:
         labels.append(f"end to end\n{mix} mix")
         values.append(run["articles_per_s"])
         colors.append(COLORS[mix])
-        ratios.append(f"\n({run['ratio_to_limit']:.2f} x limit)" if limit else "")
+        ratios.append(f"\n({run['ratio_to_limit']:.2f} x its limit)" if limit else "")
     drawn = bars.bar(labels, values, color=colors)
     for bar, value, ratio in zip(drawn, values, ratios, strict=True):
         bars.annotate(
