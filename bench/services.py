@@ -7,13 +7,12 @@ the broker's data folder is wiped before and after, and every process started is
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -22,7 +21,7 @@ from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from devservices.firestore import FirestoreEmulator
-from devservices.kafka import KafkaBroker, create_topics
+from devservices.kafka import KafkaBroker, create_topics, temporary_broker
 from devservices.process import free_port, stop_process_group
 
 
@@ -30,17 +29,9 @@ class BenchError(RuntimeError):
     """A step of the benchmark could not complete; the message says which and where to look."""
 
 
-@contextmanager
-def private_broker() -> Iterator[KafkaBroker]:
+def private_broker() -> AbstractContextManager[KafkaBroker]:
     """A fresh single-node broker named ``kafka-bench`` on free ports, removed afterwards."""
-    broker = KafkaBroker(name="kafka-bench", port=free_port(), controller_port=free_port())
-    shutil.rmtree(broker.home, ignore_errors=True)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(broker.home, ignore_errors=True)
+    return temporary_broker("kafka-bench")
 
 
 @contextmanager

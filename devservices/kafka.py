@@ -6,9 +6,12 @@ broker instance then gets its own data directory, formatted with ``kafka.tools.S
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from devservices.paths import cache_dir, log_dir
 from devservices.prereqs import require, require_java
-from devservices.process import port_open
+from devservices.process import free_port, port_open
 from devservices.service import BackgroundService
 
 POM = Path(__file__).with_name("pom.xml")
@@ -179,6 +182,21 @@ class KafkaBroker(BackgroundService):
         if pid := self.running_pid():
             os.killpg(pid, signal.SIGKILL)
             self._state_file.unlink(missing_ok=True)
+
+
+@contextmanager
+def temporary_broker(name: str) -> Iterator[KafkaBroker]:
+    """A fresh broker named ``name`` on free ports, for one test or one benchmark run: started with an empty
+    data folder, stopped afterwards, its folder and log file removed."""
+    broker = KafkaBroker(name=name, port=free_port(), controller_port=free_port())
+    shutil.rmtree(broker.home, ignore_errors=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(broker.home, ignore_errors=True)
+        broker.log_file.unlink(missing_ok=True)
 
 
 def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:

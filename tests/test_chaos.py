@@ -9,7 +9,6 @@ docs/reliability.md describes each scenario and the last results.
 """
 
 import os
-import shutil
 import signal
 import time
 import uuid
@@ -24,7 +23,7 @@ from common.sinks.base import Sink
 from common.sinks.firestore import FirestoreSink
 from common.sinks.sqlite import SqliteSink
 from devservices.firestore import FirestoreEmulator, clear_emulator
-from devservices.kafka import KafkaBroker, create_topics
+from devservices.kafka import KafkaBroker, create_topics, temporary_broker
 from devservices.process import free_port
 from tests.chaos_support import (
     RssSampler,
@@ -94,14 +93,8 @@ def firestore(firestore_emulator: str) -> Iterator[SinkUnderTest]:
 @pytest.fixture
 def private_broker() -> Iterator[KafkaBroker]:
     """A broker of this test alone (the scenario stops it), on free ports, removed afterwards."""
-    broker = KafkaBroker(name=f"kafka-chaos-{uuid.uuid4().hex[:8]}", port=free_port(), controller_port=free_port())
-    broker.start()
-    try:
+    with temporary_broker(f"kafka-chaos-{uuid.uuid4().hex[:8]}") as broker:
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(broker.home, ignore_errors=True)
-        broker.log_file.unlink(missing_ok=True)
 
 
 def chaos_env(bootstrap: str, topic: str, group: str, sink: dict[str, str], **settings: str | int) -> dict[str, str]:

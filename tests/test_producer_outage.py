@@ -4,7 +4,6 @@ the topic holds exactly the articles that were answered 202.
 """
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from devservices.kafka import KafkaBroker, create_topics
-from devservices.process import free_port
+from devservices.kafka import KafkaBroker, create_topics, temporary_broker
 from tests.producer_support import API_KEY, read_back, service, settings_for, topic_size
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.anyio]
@@ -29,17 +27,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def private_broker() -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(
-        name=f"kafka-producer-outage-{uuid.uuid4().hex[:8]}", port=free_port(), controller_port=free_port()
-    )
-    broker.start()
-    try:
+    with temporary_broker(f"kafka-producer-outage-{uuid.uuid4().hex[:8]}") as broker:
         create_topics(broker.bootstrap, {TOPIC: 4})
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(broker.home, ignore_errors=True)
-        broker.log_file.unlink(missing_ok=True)
 
 
 def article(n: int) -> dict[str, Any]:
