@@ -197,31 +197,39 @@ class Checkpointer:
         Called after every article and between batches, so a long batch does not delay flushes."""
         now = self._clock()
         for partition, state in list(self._partitions.items()):
-            if state.uncommitted is not None and now - state.commit_attempt >= self._flush_interval:
+            commit_at = self._commit_retry_at(state)
+            if commit_at is not None and now >= commit_at:
                 self._commit(partition, state)
-            if state.lease is None:
-                if now >= state.retry_at:
+            flush_at = self._flush_at(state)
+            if flush_at is None:
+                continue
+            if now >= flush_at or (not state.failures and state.pending.entity_tallies >= self._size_bound):
+                if state.lease is None:
                     self._reload_lease(partition, state)
-            elif state.failures:
-                if now >= state.retry_at:
+                else:
                     self._flush(partition, state)
-            elif state.pending.processed and (
-                now - state.last_flush >= self._flush_interval or state.pending.entity_tallies >= self._size_bound
-            ):
-                self._flush(partition, state)
 
     def seconds_until_due(self) -> float | None:
         """How long until :meth:`flush_due` has something to do (None: nothing is waiting), so a worker
         waiting for messages wakes up in time: a flush, a retry or a Kafka commit."""
-        due = []
-        for state in self._partitions.values():
-            if state.uncommitted is not None:
-                due.append(state.commit_attempt + self._flush_interval)
-            if state.lease is None or state.failures:
-                due.append(state.retry_at)
-            elif state.pending.processed:
-                due.append(state.last_flush + self._flush_interval)
-        return max(0.0, min(due) - self._clock()) if due else None
+        times = [
+            at
+            for state in self._partitions.values()
+            for at in (self._commit_retry_at(state), self._flush_at(state))
+            if at is not None
+        ]
+        return max(0.0, min(times) - self._clock()) if times else None
+
+    def _flush_at(self, state: _Partition) -> float | None:
+        """When the partition next needs :meth:`flush_due`: re-reading its lease or retrying its sink write
+        (backoff), or flushing its pending counts (``FLUSH_INTERVAL`` after the last flush); None: nothing."""
+        if state.lease is None or state.failures:
+            return state.retry_at
+        return state.last_flush + self._flush_interval if state.pending.processed else None
+
+    def _commit_retry_at(self, state: _Partition) -> float | None:
+        """When a failed Kafka commit of the partition is tried again (None: nothing to commit)."""
+        return None if state.uncommitted is None else state.commit_attempt + self._flush_interval
 
     def flush_all(self) -> None:
         """On shutdown: flush every partition, retrying a failing sink up to ``FINAL_FLUSH_TIMEOUT``."""
