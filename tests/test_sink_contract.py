@@ -502,10 +502,101 @@ def test_concurrent_processes_sum_exactly(sink: Sink, sink_spec: SinkSpec) -> No
     assert [sink.read_offset(GROUP, TOPIC, p).next_offset for p in range(processes)] == [flushes] * processes
 
 
-def test_documents_written_counts_every_document() -> None:
-    # offset + Reuters (publication, 2 windows, 2 + 2 window entities, 3 all-time) + CNN (1, 1, 1, 1)
-    assert documents_written(flush(0, 1, REUTERS, CNN)) == 1 + (1 + 2 + 4 + 3) + (1 + 1 + 1 + 1)
+def test_documents_written_counts_one_count_document_per_scope() -> None:
+    # offset + Reuters (publication, 2 windows, all time) + CNN (publication, 1 window, all time)
+    assert documents_written(flush(0, 1, REUTERS, CNN)) == 1 + (1 + 2 + 1) + (1 + 1 + 1)
     assert documents_written(flush(0, 1)) == 1
+    # 241 entities in one window: two count documents for the window and two for all time
+    wide = delta("Wide", {BASE: (1, [(f"Entity {n}", "ORG", 1, 1) for n in range(241)])})
+    assert documents_written(flush(0, 1, wide)) == 1 + (1 + 2 + 2)
+    # a window without entities still has a count document (its article count)
+    assert documents_written(flush(0, 1, delta("Quiet", {BASE: (2, [])}))) == 1 + (1 + 1)
+
+
+def entity_rows(start: int, stop: int, mentions: int = 1) -> Entities:
+    return [(f"Entity {n:04d}", "ORG", mentions, 1) for n in range(start, stop)]
+
+
+@pytest.fixture
+def small_count_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count documents that take 3 entities per commit and hold 7, so a few flushes fill many (Firestore)."""
+    import common.sinks.count_documents
+
+    monkeypatch.setattr(common.sinks.count_documents, "ENTITIES_PER_COMMIT", 3)
+    monkeypatch.setattr(common.sinks.count_documents, "ENTITIES_PER_DOCUMENT", 7)
+
+
+def stored_count_documents(project: str) -> list[dict[str, Any]]:
+    """Every count document in the emulator project (windows and all time), as stored."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=project)
+    try:
+        return [doc.to_dict() or {} for name in ("windows", "totals") for doc in client.collection_group(name).stream()]
+    finally:
+        client.close()
+
+
+@pytest.mark.usefixtures("small_count_documents")
+def test_counts_spread_over_many_count_documents_add_up_exactly(sink: Sink, sink_spec: SinkSpec) -> None:
+    """Many entities per scope, over several flushes, two owners and a fenced zombie: the counts stay exact
+    and (Firestore) no count document takes more than it may."""
+    first = sink.write(flush(0, 1, delta("Wide", {BASE: (2, entity_rows(0, 20))})), sink.read_offset(GROUP, TOPIC, 0))
+    first = sink.write(flush(0, 2, delta("Wide", {BASE: (1, entity_rows(10, 30))})), first)
+    # A new owner (another instance: it knows the documents only from the store) takes the partition over.
+    successor = open_spec(sink_spec)
+    try:
+        taken = successor.write(
+            flush(0, 3, delta("Wide", {BASE: (1, entity_rows(25, 40, 2)), BASE + HOUR: (1, entity_rows(0, 5))})),
+            successor.read_offset(GROUP, TOPIC, 0),
+        )
+        with pytest.raises(SinkFenced):  # the old owner, a zombie now, writes nothing
+            sink.write(flush(0, 4, delta("Wide", {BASE: (1, entity_rows(0, 40))})), first)
+        successor.write(flush(0, 4, delta("Wide", {BASE: (1, entity_rows(35, 45))})), taken)
+        # the old owner gets the partition back
+        sink.write(flush(0, 5, delta("Wide", {BASE: (1, entity_rows(0, 3))})), sink.read_offset(GROUP, TOPIC, 0))
+    finally:
+        successor.close()
+
+    expected = {f"Entity {n:04d}": 0 for n in range(45)}
+    for start, stop, mentions in [(0, 20, 1), (10, 30, 1), (25, 40, 2), (0, 5, 1), (35, 45, 1), (0, 3, 1)]:
+        for n in range(start, stop):
+            expected[f"Entity {n:04d}"] += mentions
+    found = sink.entities("Wide", limit=0)
+    assert found is not None and found.articles == 7
+    assert {entity.text: entity.mentions for entity in found.entities} == expected
+    windows = sink.windows("Wide", limit=2)
+    assert windows is not None
+    assert [(w.articles, [(e.text, e.mentions) for e in w.entities]) for w in windows] == [
+        (6, [("Entity 0025", 3), ("Entity 0026", 3)]),
+        (1, [("Entity 0000", 1), ("Entity 0001", 1)]),
+    ]
+    if sink_spec[0] == "firestore":
+        stored = stored_count_documents(sink_spec[1])
+        assert max(len(document.get("e", {})) for document in stored) <= 7
+        assert len(stored) >= 45 // 7 + 1
+
+
+@pytest.mark.parametrize("sink_spec", ["firestore"], indirect=True)
+def test_one_write_stores_the_documents_it_counts(sink: Sink, sink_spec: SinkSpec) -> None:
+    """``documents_written`` is what Firestore stores on a first write: 500 entities in one window are 3
+    count documents for the window and 3 for all time (240 per commit)."""
+    wide = delta("Wide", {BASE: (4, entity_rows(0, 500)), BASE + HOUR: (1, entity_rows(0, 2))})
+    written = flush(0, 1, wide, CNN)
+    sink.write(written, sink.read_offset(GROUP, TOPIC, 0))
+
+    from google.cloud import firestore
+
+    client = firestore.Client(project=sink_spec[1])
+    try:
+        stored = sum(1 for name in ("offsets", "publications") for _ in client.collection(name).stream())
+    finally:
+        client.close()
+    stored += len(stored_count_documents(sink_spec[1]))
+    assert stored == documents_written(written) == 1 + (1 + 3 + 1 + 3) + (1 + 1 + 1)
+    found = sink.entities("Wide", limit=0)
+    assert found is not None and len(found.entities) == 500 and found.articles == 5
+    assert {(e.mentions, e.articles) for e in found.entities} == {(1, 1)} | {(2, 2)}
 
 
 @pytest.mark.slow  # six calls, each giving up after its bounded retries (about 3 s)

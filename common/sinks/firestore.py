@@ -9,9 +9,10 @@ counting twice.
 """
 
 import heapq
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.keys import entity_key, offset_key, publication_key
 from common.sinks.base import (
     EntityCount,
+    EntityCountingKey,
+    EntityTally,
     OffsetLease,
     PartitionFlush,
     PublicationEntities,
@@ -35,9 +38,9 @@ from common.sinks.base import (
     SinkFlushTooLarge,
     SinkUnavailable,
     WindowSummary,
-    rank,
 )
-from common.sinks.tallies import all_time_tallies, documents_written, epoch_seconds, utc_from_epoch
+from common.sinks.count_documents import Shelf, entry_bytes
+from common.sinks.tallies import all_time_tallies, utc_from_epoch
 
 MAX_COMMIT_BYTES = 4 * 1024 * 1024 - 256 * 1024
 """Largest commit we send (sum of the encoded writes). Firestore takes requests up to 10 MiB, but the emulator
@@ -73,8 +76,11 @@ _READ_RETRY = Retry(
 )
 """Reads are idempotent: retry brief blips, but give up within seconds so callers (and /readyz) answer."""
 
-_ENTITY_FIELDS = ["text", "label", "mentions", "articles"]
-_DESCENDING = firestore.Query.DESCENDING
+_IN_VALUES = 30
+"""Values one ``in`` filter takes (Firestore's limit)."""
+
+WINDOW_SHELVES_KEPT = 1_024
+"""Windows per partition whose count documents a writer remembers; an older one is read again when touched."""
 
 
 class FirestoreSink(Sink):
@@ -82,6 +88,7 @@ class FirestoreSink(Sink):
 
     def __init__(self, client: firestore.Client) -> None:
         self._client = client
+        self._shelves: dict[str, _PartitionShelves] = {}
 
     @classmethod
     def connect(cls, project: str, database: str) -> "FirestoreSink":
@@ -106,10 +113,14 @@ class FirestoreSink(Sink):
         return OffsetLease(snapshot.get("offset"), _version(snapshot.update_time), tuple(recent_ids))
 
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+        shard = offset_key(flush.group_id, flush.topic, flush.partition)
+        # Taken out while writing: any failure below leaves it dropped, to be read again from Firestore.
+        shelves = self._shelves.pop(shard, None)
+        if shelves is None or shelves.version != lease.version:
+            shelves = _PartitionShelves(lease.version)
+        self._load_shelves(shelves, shard, flush)
         batch = self._client.batch()
-        offset_reference = self._client.collection("offsets").document(
-            offset_key(flush.group_id, flush.topic, flush.partition)
-        )
+        offset_reference = self._client.collection("offsets").document(shard)
         offset_fields = {
             "offset": flush.next_offset,
             "group": flush.group_id,
@@ -123,21 +134,49 @@ class FirestoreSink(Sink):
         else:
             precondition = self._client.write_option(last_update_time=_timestamp(lease.version))
             batch.update(offset_reference, offset_fields, option=precondition)
-        self._add_increments(batch, flush)
+        self._add_counts(batch, flush, shard, shelves)
         size = sum(type(write).pb(write).ByteSize() for write in batch._write_pbs)
         if size > MAX_COMMIT_BYTES:
             raise SinkFlushTooLarge(
-                f"flush of partition {flush.partition} is {size} bytes in {documents_written(flush)} documents, "
+                f"flush of partition {flush.partition} is {size} bytes in {len(batch)} documents, "
                 f"over the {MAX_COMMIT_BYTES}-byte commit bound: flush more often (fewer pending entities)"
             )
         try:
             results = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECONDS)
         except (api_errors.GoogleAPICallError, *_TRANSIENT) as error:
             raise _commit_failure(error, flush.partition, offset_reference.id) from error
-        return OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
+        written = OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
+        shelves.version = written.version
+        shelves.forget_old_windows()
+        self._shelves[shard] = shelves
+        return written
 
-    def _add_increments(self, batch: Any, flush: PartitionFlush) -> None:
-        """One merge-set per document, each with at most two transforms (Firestore allows 500)."""
+    def _load_shelves(self, shelves: "_PartitionShelves", shard: str, flush: PartitionFlush) -> None:
+        """Read the partition's count documents of the scopes ``flush`` touches that ``shelves`` lacks."""
+        publications = self._client.collection("publications")
+        with _reading(f"read the count documents of partition {flush.partition}"):
+            for pub_key, delta in flush.publications.items():
+                reference = publications.document(pub_key)
+                if pub_key not in shelves.totals and any(window.entities for window in delta.windows.values()):
+                    query = reference.collection("totals").where(filter=FieldFilter("shard", "==", shard))
+                    shelf = shelves.totals[pub_key] = Shelf()
+                    for _, fields in _raw_documents(query.select(["gen", "e"])):
+                        _record(shelf, fields)
+                missing = sorted(start for start in delta.windows if (pub_key, start) not in shelves.windows)
+                for first in range(0, len(missing), _IN_VALUES):
+                    found = {start: Shelf() for start in missing[first : first + _IN_VALUES]}
+                    query = (
+                        reference.collection("windows")
+                        .where(filter=FieldFilter("shard", "==", shard))
+                        .where(filter=FieldFilter("window_start", "in", list(found)))
+                    )
+                    for _, fields in _raw_documents(query.select(["window_start", "gen", "e"])):
+                        _record(found[fields["window_start"].integer_value], fields)
+                    shelves.windows.update(((pub_key, start), shelf) for start, shelf in found.items())
+
+    def _add_counts(self, batch: Any, flush: PartitionFlush, shard: str, shelves: "_PartitionShelves") -> None:
+        """Per publication: its document, one count document per window and one for all time (more when a
+        scope's entities pass what one document takes in a commit, see :mod:`common.sinks.count_documents`)."""
         publications = self._client.collection("publications")
         for pub_key, delta in flush.publications.items():
             publication = publications.document(pub_key)
@@ -147,37 +186,23 @@ class FirestoreSink(Sink):
                 {"name": delta.name, "articles": Increment(articles), "updated_at": SERVER_TIMESTAMP},
                 merge=True,
             )
+            scope = {"publication": pub_key, "shard": shard}
             for window_start, window in delta.windows.items():
-                window_reference = publication.collection("windows").document(str(window_start))
-                bounds = {
+                shelves.windows.move_to_end((pub_key, window_start))
+                fields = {
+                    **scope,
+                    "window_start": window_start,
                     "start": utc_from_epoch(window_start),
                     "end": utc_from_epoch(window_start + flush.window_seconds),
                 }
-                batch.set(window_reference, {**bounds, "articles": Increment(window.articles)}, merge=True)
-                for key, tally in window.entities.items():
-                    batch.set(
-                        window_reference.collection("entities").document(entity_key(*key)),
-                        {
-                            "text": tally.text,
-                            "label": tally.label,
-                            "mentions": Increment(tally.mentions),
-                            "articles": Increment(tally.articles),
-                            "pub_key": pub_key,
-                            "window_start": window_start,
-                        },
-                        merge=True,
-                    )
-            for key, tally in all_time_tallies(delta).items():
-                batch.set(
-                    publication.collection("entities").document(entity_key(*key)),
-                    {
-                        "text": tally.text,
-                        "label": tally.label,
-                        "mentions": Increment(tally.mentions),
-                        "articles": Increment(tally.articles),
-                    },
-                    merge=True,
-                )
+                shelf = shelves.windows[(pub_key, window_start)]
+                prefix = f"{window_start}.{shard}"
+                documents = publication.collection("windows")
+                _set_counts(batch, documents, prefix, fields, shelf, window.entities, window.articles)
+            totals = all_time_tallies(delta)
+            if totals:
+                documents = publication.collection("totals")
+                _set_counts(batch, documents, f"all.{shard}", scope, shelves.totals[pub_key], totals, None)
 
     # --- the read side ---
 
@@ -202,85 +227,38 @@ class FirestoreSink(Sink):
         label: str | None = None,
         limit: int = 20,
     ) -> PublicationEntities | None:
-        pub_key = publication_key(publication)
-        reference = self._client.collection("publications").document(pub_key)
+        reference = self._client.collection("publications").document(publication_key(publication))
+        merged = _Merged(label)
         with _reading("read entities"):
             snapshot = reference.get(field_paths=["name", "articles"], retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
             if not snapshot.exists:
                 return None
             if start is None and end is None:
                 articles = snapshot.get("articles")
-                entities = self._all_time_entities(reference, label, limit)
+                for recency, fields in _raw_documents(reference.collection("totals").select(["e"])):
+                    merged.add(fields, recency)
             else:
-                windows = self._overlapping_windows(reference, start, end)
-                articles = sum(window[2] for window in windows)
-                entities = self._range_entities(pub_key, windows, label, limit)
-        return PublicationEntities(publication=snapshot.get("name"), articles=articles, entities=rank(entities, limit))
+                articles = 0
+                for window in self._overlapping_windows(reference, start, end):
+                    articles += window.articles
+                    merged.add_all(window.documents)
+        return PublicationEntities(publication=snapshot.get("name"), articles=articles, entities=merged.top(limit))
 
-    def _all_time_entities(self, publication: Any, label: str | None, limit: int) -> list[EntityCount]:
-        """With a limit, the server orders exactly as :func:`rank` does (Firestore orders strings by UTF-8
-        bytes, i.e. by code point, as Python does), so the first ``limit`` documents are the answer."""
-        query = publication.collection("entities").select(_ENTITY_FIELDS)
-        if label is not None:
-            query = query.where(filter=FieldFilter("label", "==", label))
-        if limit > 0:
-            query = query.order_by("mentions", direction=_DESCENDING).order_by("text")
-            query = (query if label is not None else query.order_by("label")).limit(limit)
-        return [_entity(fields) for _, fields in _raw_documents(query)]
-
-    def _overlapping_windows(
-        self, publication: Any, start: datetime | None, end: datetime | None
-    ) -> list[tuple[int, int, int]]:
-        """(start, end, articles) in epoch seconds of the windows overlapping ``[start, end)``, in time order."""
-        query = publication.collection("windows").select(["start", "end", "articles"])
+    def _overlapping_windows(self, publication: Any, start: datetime | None, end: datetime | None) -> list["_Window"]:
+        """The windows overlapping ``[start, end)`` with their count documents, in time order."""
+        query = publication.collection("windows").select(["window_start", "end", "articles", "e"])
         if end is not None:
             query = query.where(filter=FieldFilter("start", "<", _aware(end)))
         if start is not None:
             query = query.where(filter=FieldFilter("end", ">", _aware(start)))
-        windows = []
-        for snapshot in _stream(query):
-            data = snapshot.to_dict() or {}
-            windows.append((int(snapshot.id), int(epoch_seconds(data["end"])), data["articles"]))
-        return sorted(windows)
-
-    def _range_entities(
-        self, pub_key: str, windows: list[tuple[int, int, int]], label: str | None, limit: int
-    ) -> list[EntityCount]:
-        """Merge the entities of ``windows`` with one collection-group query; the text kept is that of the
-        latest window (as in the SQLite sink). Cut to ``limit`` on plain tuples before building models."""
-        if not windows:
-            return []
-        starts = {window[0] for window in windows}
-        query = (
-            self._client.collection_group("entities")
-            .where(filter=FieldFilter("pub_key", "==", pub_key))
-            .where(filter=FieldFilter("window_start", ">=", windows[0][0]))
-            .where(filter=FieldFilter("window_start", "<=", windows[-1][0]))
-        )
-        if label is not None:
-            query = query.where(filter=FieldFilter("label", "==", label))
-        merged: dict[str, list[Any]] = {}  # entity id -> [mentions, text, label, articles, latest window]
-        for entity_id, fields in _raw_documents(query.select([*_ENTITY_FIELDS, "window_start"])):
+        windows: dict[int, _Window] = {}
+        for recency, fields in _raw_documents(query):
             window_start = fields["window_start"].integer_value
-            if window_start not in starts:
-                continue
-            mentions, articles = fields["mentions"].integer_value, fields["articles"].integer_value
-            entry = merged.get(entity_id)
-            if entry is None:
-                text, label_value = fields["text"].string_value, fields["label"].string_value
-                merged[entity_id] = [mentions, text, label_value, articles, window_start]
-                continue
-            entry[0] += mentions
-            entry[3] += articles
-            if window_start > entry[4]:
-                entry[1], entry[4] = fields["text"].string_value, window_start
-        rows: Iterable[list[Any]] = merged.values()
-        if limit > 0:
-            rows = heapq.nsmallest(limit, rows, key=lambda row: (-row[0], row[1], row[2]))
-        return [
-            EntityCount.model_construct(text=text, label=entity_label, mentions=mentions, articles=articles)
-            for mentions, text, entity_label, articles, _ in rows
-        ]
+            window = windows.setdefault(window_start, _Window(window_start))
+            window.end = max(window.end, fields["end"].timestamp_value.seconds)
+            window.articles += fields["articles"].integer_value
+            window.documents.append(((window_start, *recency), fields))
+        return [windows[window_start] for window_start in sorted(windows)]
 
     def windows(
         self,
@@ -295,25 +273,19 @@ class FirestoreSink(Sink):
             if not reference.get(field_paths=["articles"], retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS).exists:
                 return None
             windows = self._overlapping_windows(reference, start, end)
-            # One small query per window (its top ``limit`` in rank order); a few in flight at once.
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                tops = list(pool.map(lambda window: self._window_top(reference, window[0], limit), windows))
-        return [
-            WindowSummary(
-                start=utc_from_epoch(window_start),
-                end=utc_from_epoch(window_end),
-                articles=articles,
-                entities=rank(top, limit),
+        summaries = []
+        for window in windows:
+            merged = _Merged(None)
+            merged.add_all(window.documents)
+            summaries.append(
+                WindowSummary(
+                    start=utc_from_epoch(window.start),
+                    end=utc_from_epoch(window.end),
+                    articles=window.articles,
+                    entities=merged.top(limit),
+                )
             )
-            for (window_start, window_end, articles), top in zip(windows, tops, strict=True)
-        ]
-
-    def _window_top(self, publication: Any, window_start: int, limit: int) -> list[EntityCount]:
-        query = publication.collection("windows").document(str(window_start)).collection("entities")
-        query = query.select(_ENTITY_FIELDS)
-        if limit > 0:
-            query = query.order_by("mentions", direction=_DESCENDING).order_by("text").order_by("label").limit(limit)
-        return [_entity(fields) for _, fields in _raw_documents(query)]
+        return summaries
 
     def ping(self) -> None:
         query = self._client.collection("offsets").select(["offset"]).limit(1)
@@ -322,6 +294,113 @@ class FirestoreSink(Sink):
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class _PartitionShelves:
+    """What this writer knows of one partition's count documents: true while the lease it was read under,
+    and the leases of this writer's own commits since, are current (nobody else wrote the partition)."""
+
+    version: str | None
+    totals: dict[str, Shelf] = field(default_factory=dict)
+    """Publication key -> its all-time count documents."""
+    windows: OrderedDict[tuple[str, int], Shelf] = field(default_factory=OrderedDict)
+    """(publication key, window start) -> the window's count documents, least recently written first."""
+
+    def forget_old_windows(self) -> None:
+        while len(self.windows) > WINDOW_SHELVES_KEPT:
+            self.windows.popitem(last=False)
+
+
+def _record(shelf: Shelf, fields: Any) -> None:
+    """Note in ``shelf`` the entities a stored count document holds."""
+    generation = fields["gen"].integer_value
+    for key, value in fields["e"].map_value.fields.items():
+        entry = value.map_value.fields
+        shelf.record(generation, key, entry_bytes(key, entry["t"].string_value, entry["l"].string_value))
+
+
+def _set_counts(
+    batch: Any,
+    documents: Any,
+    prefix: str,
+    scope: dict[str, Any],
+    shelf: Shelf,
+    tallies: dict[EntityCountingKey, EntityTally],
+    articles: int | None,
+) -> None:
+    """Add one scope's increments to ``batch``: one merge-set per count document the shelf places them in,
+    the first also carrying ``articles`` (a window's article count)."""
+    keyed = {entity_key(*key): tally for key, tally in tallies.items()}
+    placed = shelf.place({key: entry_bytes(key, tally.text, tally.label) for key, tally in keyed.items()})
+    first = min(placed)
+    for generation, keys in placed.items():
+        fields: dict[str, Any] = {**scope, "gen": generation}
+        if keys:  # an empty map in a merge would replace the stored one
+            fields["e"] = {
+                key: {
+                    "t": keyed[key].text,
+                    "l": keyed[key].label,
+                    "m": Increment(keyed[key].mentions),
+                    "a": Increment(keyed[key].articles),
+                }
+                for key in keys
+            }
+        if articles is not None and generation == first:
+            fields["articles"] = Increment(articles)
+        batch.set(documents.document(f"{prefix}.{generation}"), fields, merge=True)
+
+
+@dataclass
+class _Window:
+    """One window of a publication as read: its count documents (every partition's, every generation)."""
+
+    start: int
+    end: int = 0
+    articles: int = 0
+    documents: list[tuple[tuple[int, ...], Any]] = field(default_factory=list)
+    """(recency, raw fields) of each count document."""
+
+
+class _Merged:
+    """Entity counts summed over count documents. An entity shows the text of its most recent document (the
+    latest window, then the latest update): the most recently flushed spelling, as in the SQLite sink."""
+
+    def __init__(self, label: str | None) -> None:
+        self._label = label
+        self._rows: dict[str, list[Any]] = {}  # entity key -> [mentions, text, label, articles, recency]
+
+    def add(self, fields: Any, recency: tuple[int, ...]) -> None:
+        if "e" not in fields:
+            return
+        for key, value in fields["e"].map_value.fields.items():
+            entry = value.map_value.fields
+            label = entry["l"].string_value
+            if self._label is not None and label != self._label:
+                continue
+            mentions, articles = entry["m"].integer_value, entry["a"].integer_value
+            row = self._rows.get(key)
+            if row is None:
+                self._rows[key] = [mentions, entry["t"].string_value, label, articles, recency]
+                continue
+            row[0] += mentions
+            row[3] += articles
+            if recency > row[4]:
+                row[1], row[4] = entry["t"].string_value, recency
+
+    def add_all(self, documents: list[tuple[tuple[int, ...], Any]]) -> None:
+        for recency, fields in documents:
+            self.add(fields, recency)
+
+    def top(self, limit: int) -> list[EntityCount]:
+        """In :func:`common.sinks.base.rank` order (mentions descending, text, label); ``limit=0``: all.
+        Cut on plain lists before building models."""
+        key = lambda row: (-row[0], row[1], row[2])  # noqa: E731
+        rows = sorted(self._rows.values(), key=key) if limit == 0 else heapq.nsmallest(limit, self._rows.values(), key)
+        return [
+            EntityCount.model_construct(text=text, label=label, mentions=mentions, articles=articles)
+            for mentions, text, label, articles, _ in rows
+        ]
 
 
 def _commit_failure(error: Exception, partition: int, offset_id: str) -> SinkError:
@@ -363,25 +442,17 @@ def _stream(query: Any) -> Any:
     return query.stream(retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
 
 
-def _raw_documents(query: Any) -> Iterator[tuple[str, Any]]:
-    """(document id, raw protobuf fields) of each result, for queries that may return tens of thousands of
-    entities: skipping the client's snapshots and value decoding makes ``limit=0`` about 3x faster and
-    frees the CPU. Uses the query's own (private) stream helper; the contract tests cover it on every run.
-    A failure mid-stream raises (SinkUnavailable via :func:`_reading`) rather than resuming."""
+def _raw_documents(query: Any) -> Iterator[tuple[tuple[int, int], Any]]:
+    """(update time as (seconds, nanos), raw protobuf fields) of each result, for count documents that hold
+    thousands of entities each: skipping the client's snapshots and value decoding costs a third of the
+    CPU. Uses the query's own (private) stream helper; the contract tests cover it on every run. A failure
+    mid-stream raises (SinkUnavailable via :func:`_reading`) rather than resuming."""
     responses, _ = query._get_stream_iterator(None, _READ_RETRY, CALL_TIMEOUT_SECONDS)
     for response in responses:
         message = type(response).pb(response)
         if message.HasField("document"):
-            yield message.document.name.rpartition("/")[2], message.document.fields
-
-
-def _entity(fields: Any) -> EntityCount:
-    return EntityCount.model_construct(
-        text=fields["text"].string_value,
-        label=fields["label"].string_value,
-        mentions=fields["mentions"].integer_value,
-        articles=fields["articles"].integer_value,
-    )
+            updated = message.document.update_time
+            yield (updated.seconds, updated.nanos), message.document.fields
 
 
 def _version(update_time: Any) -> str:
