@@ -513,6 +513,19 @@ def test_documents_written_counts_one_count_document_per_scope() -> None:
     assert documents_written(flush(0, 1, delta("Quiet", {BASE: (2, [])}))) == 1 + (1 + 1)
 
 
+def test_a_window_without_entities_counts_its_articles(sink: Sink) -> None:
+    lease = sink.write(flush(0, 1, delta("Quiet", {BASE: (2, [])})), sink.read_offset(GROUP, TOPIC, 0))
+    sink.write(flush(0, 2, delta("Quiet", {BASE: (1, [("Fed", "ORG", 1, 1)])})), lease)
+
+    windows = sink.windows("Quiet")
+    assert windows is not None
+    assert [(w.start, w.articles, [(e.text, e.mentions) for e in w.entities]) for w in windows] == [
+        (at(BASE), 3, [("Fed", 1)])
+    ]
+    quiet = sink.entities("Quiet")
+    assert quiet is not None and quiet.articles == 3 and counts(quiet) == [("Fed", "ORG", 1, 1)]
+
+
 def entity_rows(start: int, stop: int, mentions: int = 1) -> Entities:
     return [(f"Entity {n:04d}", "ORG", mentions, 1) for n in range(start, stop)]
 
