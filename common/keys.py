@@ -30,3 +30,9 @@ def offset_key(group_id: str, topic: str, partition: int) -> str:
     (a ``/`` would otherwise split a Firestore path).
     """
     return f"{quote(group_id, safe='')}.{topic}.{partition}"
+
+
+def count_document_id(shard: str, window_start: int | None, generation: int) -> str:
+    """Document id of a count document (docs/sinks.md): ``all.{shard}.{generation}`` for all time,
+    ``{window_start}.{shard}.{generation}`` for a window, where ``shard`` is an :func:`offset_key`."""
+    return f"{'all' if window_start is None else window_start}.{shard}.{generation}"

@@ -12,10 +12,8 @@ from pydantic import ValidationError
 
 from producer.app import create_app
 from producer.auth import NoApiKeys
+from producer.http_protocol import BoundedHeadProtocol
 from producer.settings import ProducerSettings
-
-MAX_HEADER_BYTES = 64 * 1024
-"""Largest request line plus headers accepted; larger heads are refused with 400 before they fill memory."""
 
 
 def describe_settings_error(error: ValidationError) -> str:
@@ -37,16 +35,13 @@ def main() -> None:
         app = create_app(settings)
     except NoApiKeys as error:
         sys.exit(f"newscounts-producer: {error}")
-    # h11 bounds a request's head (MAX_HEADER_BYTES); uvicorn's default parser, httptools, accepts headers of any
-    # size into memory.
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         workers=1,
         log_level=settings.log_level,
-        http="h11",
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        http=BoundedHeadProtocol,  # httptools with a bound on the request head
     )
 
 

@@ -23,7 +23,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import SERVER_TIMESTAMP, FieldFilter, Increment
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.keys import entity_key, offset_key, publication_key
+from common.keys import count_document_id, entity_key, offset_key, publication_key
 from common.sinks.base import (
     EntityCount,
     EntityCountingKey,
@@ -120,7 +120,9 @@ class FirestoreSink(Sink):
             shelves = _PartitionShelves(lease.version)
         self._load_shelves(shelves, shard, flush)
         batch = self._client.batch()
-        offset_reference = self._client.collection("offsets").document(shard)
+        offset_reference = self._client.collection("offsets").document(
+            offset_key(flush.group_id, flush.topic, flush.partition)
+        )
         offset_fields = {
             "offset": flush.next_offset,
             "group": flush.group_id,
@@ -196,13 +198,12 @@ class FirestoreSink(Sink):
                     "end": utc_from_epoch(window_start + flush.window_seconds),
                 }
                 shelf = shelves.windows[(pub_key, window_start)]
-                prefix = f"{window_start}.{shard}"
                 documents = publication.collection("windows")
-                _set_counts(batch, documents, prefix, fields, shelf, window.entities, window.articles)
+                _set_counts(batch, documents, (shard, window_start), fields, shelf, window.entities, window.articles)
             totals = all_time_tallies(delta)
             if totals:
                 documents = publication.collection("totals")
-                _set_counts(batch, documents, f"all.{shard}", scope, shelves.totals[pub_key], totals, None)
+                _set_counts(batch, documents, (shard, None), scope, shelves.totals[pub_key], totals, None)
 
     # --- the read side ---
 
@@ -323,14 +324,15 @@ def _record(shelf: Shelf, fields: Any) -> None:
 def _set_counts(
     batch: Any,
     documents: Any,
-    prefix: str,
+    place: tuple[str, int | None],
     scope: dict[str, Any],
     shelf: Shelf,
     tallies: dict[EntityCountingKey, EntityTally],
     articles: int | None,
 ) -> None:
     """Add one scope's increments to ``batch``: one merge-set per count document the shelf places them in,
-    the first also carrying ``articles`` (a window's article count)."""
+    the first also carrying ``articles`` (a window's article count). ``place`` is (shard, window start or
+    None for all time)."""
     keyed = {entity_key(*key): tally for key, tally in tallies.items()}
     placed = shelf.place({key: entry_bytes(key, tally.text, tally.label) for key, tally in keyed.items()})
     first = min(placed)
@@ -348,7 +350,7 @@ def _set_counts(
             }
         if articles is not None and generation == first:
             fields["articles"] = Increment(articles)
-        batch.set(documents.document(f"{prefix}.{generation}"), fields, merge=True)
+        batch.set(documents.document(count_document_id(*place, generation)), fields, merge=True)
 
 
 @dataclass
