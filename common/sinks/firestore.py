@@ -24,6 +24,9 @@ from google.api_core import exceptions as api_errors
 from google.api_core.retry import Retry, if_exception_type
 from google.cloud import firestore
 from google.cloud.firestore_v1 import SERVER_TIMESTAMP, FieldFilter, Increment
+from google.cloud.firestore_v1.field_path import FieldPath
+from google.cloud.firestore_v1.types import document as document_types
+from google.cloud.firestore_v1.types import write as write_types
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.keys import count_document_id, entity_key, offset_key, publication_key
@@ -78,6 +81,10 @@ _READ_RETRY = Retry(
     timeout=3.0,
 )
 """Reads are idempotent: retry brief blips, but give up within seconds so callers (and /readyz) answer."""
+
+_WRITE = write_types.Write.pb()
+_VALUE = document_types.Value.pb()
+"""Raw protobuf classes (of the client's proto-plus types), for building count documents' writes quickly."""
 
 _IN_VALUES = 30
 """Values one ``in`` filter takes (Firestore's limit)."""
@@ -335,27 +342,59 @@ def _set_counts(
     tallies: dict[EntityCountingKey, EntityTally],
     articles: int | None,
 ) -> None:
-    """Add one scope's increments to ``batch``: one merge-set per count document the shelf places them in,
+    """Add one scope's increments to ``batch``: one merge-write per count document the shelf places them in,
     the first also carrying ``articles`` (a window's article count). ``place`` is (shard, window start or
     None for all time)."""
     keyed = {entity_key(*key): tally for key, tally in tallies.items()}
     placed = shelf.place({key: entry_bytes(key, tally.text, tally.label) for key, tally in keyed.items()})
     first = min(placed)
     for generation, keys in placed.items():
-        fields: dict[str, Any] = {**scope, "gen": generation}
-        if keys:  # an empty map in a merge would replace the stored one
-            fields["e"] = {
-                key: {
-                    "t": keyed[key].text,
-                    "l": keyed[key].label,
-                    "m": Increment(keyed[key].mentions),
-                    "a": Increment(keyed[key].articles),
-                }
-                for key in keys
-            }
-        if articles is not None and generation == first:
-            fields["articles"] = Increment(articles)
-        batch.set(documents.document(count_document_id(*place, generation)), fields, merge=True)
+        reference = documents.document(count_document_id(*place, generation))
+        counts = [(key, keyed[key]) for key in keys]
+        increment = articles if generation == first else None
+        batch._add_write_pbs([count_write(reference._document_path, {**scope, "gen": generation}, counts, increment)])
+
+
+def count_write(name: str, scope: dict[str, Any], counts: list[tuple[str, EntityTally]], articles: int | None) -> Any:
+    """The ``Write`` of one count document: what ``batch.set(reference, fields, merge=True)`` sends for the
+    scope's fields, each entity's ``e.{key}.t``/``l`` and ``Increment`` of its ``m``/``a`` (and of ``articles``),
+    built directly: the client's merge takes time quadratic in the fields (133 ms of CPU for 250 entities;
+    this: linear). ``tests/test_firestore_writes.py`` checks both give the same protobuf. ``name`` is the
+    document's full resource name."""
+    write = _WRITE()
+    write.update.name = name
+    fields = write.update.fields
+    mask = list(scope)
+    for field_name, value in scope.items():
+        fields[field_name].CopyFrom(_value(value))
+    transforms = [] if articles is None else [("articles", articles)]
+    if counts:  # without entities, no map at all: the merge leaves the stored one as it is
+        entities = fields["e"].map_value.fields
+        for key, tally in counts:
+            entry = entities[key].map_value.fields
+            entry["t"].string_value = tally.text
+            entry["l"].string_value = tally.label
+            path = FieldPath("e", key).to_api_repr()
+            mask += (f"{path}.l", f"{path}.t")
+            transforms += ((f"{path}.a", tally.articles), (f"{path}.m", tally.mentions))
+    write.update_mask.field_paths.extend(mask)
+    for field_path, amount in transforms:
+        transform = write.update_transforms.add()
+        transform.field_path = field_path
+        transform.increment.integer_value = amount
+    return write_types.Write.wrap(write)
+
+
+def _value(value: str | int | datetime) -> Any:
+    """A Firestore ``Value`` protobuf of a scope field (string, integer or timestamp)."""
+    encoded = _VALUE()
+    if isinstance(value, str):
+        encoded.string_value = value
+    elif isinstance(value, datetime):
+        encoded.timestamp_value.FromDatetime(value)
+    else:
+        encoded.integer_value = value
+    return encoded
 
 
 @dataclass
