@@ -150,7 +150,7 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             run_dir=run_dir,
             emulator_host=emulator_host,
         )
-        limits: list[LimitResult] = []
+        limits: dict[str, LimitResult] = {}  # the limit's measurements in order, by when ("before the balanced run")
         other_cpu: dict[str, float] = {}
         figures["other_programs_cpu_cores"] = other_cpu
 
@@ -161,25 +161,20 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             other_cpu[name] = round(other.cores, 2)
             log(f"    other programs used {other.cores:.2f} cores meanwhile")
 
-        moments: list[str] = []
-
         def measure_the_limit(when: str, half: list[Outgoing]) -> None:
-            moments.append(when)
             log(
                 f"(1) The limit ({when}): raw spaCy nlp.pipe, {options.processes} processes, {len(half)} of the "
                 f"{len(main)} articles, batch size {consumer_settings.ner_batch_size}..."
             )
             with phase(f"limit, {when}"):
-                limits.append(
-                    measure_limit(
-                        [a.record["content"] for a in half],
-                        processes=options.processes,
-                        model=consumer_settings.ner_model,
-                        batch_size=consumer_settings.ner_batch_size,
-                        chunk_chars=consumer_settings.ner_chunk_chars,
-                    )
+                limit = limits[when] = measure_limit(
+                    [a.record["content"] for a in half],
+                    processes=options.processes,
+                    model=consumer_settings.ner_model,
+                    batch_size=consumer_settings.ner_batch_size,
+                    chunk_chars=consumer_settings.ner_chunk_chars,
                 )
-                log(f"    {limits[-1].articles_per_s:.2f} articles/s, {limits[-1].words_per_s:,.0f} words/s")
+                log(f"    {limit.articles_per_s:.2f} articles/s, {limit.words_per_s:,.0f} words/s")
 
         # The limit is measured on alternate halves of the articles around each end-to-end run (A, balanced,
         # B, skewed, A): each run is compared with the two measurements beside it, which together read the
@@ -221,7 +216,7 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
             finally:
                 pipeline.stop()
             measure_the_limit(f"after the {mix} run", halves[len(limits) % 2])
-            run_limits[mix] = combined(limits[-2:])
+            run_limits[mix] = combined(list(limits.values())[-2:])
         if "limit" in phases and not limits:  # the limit alone
             measure_the_limit("first half", halves[0])
             measure_the_limit("second half", halves[1])
@@ -253,11 +248,11 @@ def run(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
                     f"p99 {summary.latency_ms(99):.1f} ms, {summary.errors + summary.rejected} not accepted"
                 )
     if limits:
-        limit = combined(limits)
+        limit = combined(list(limits.values()))
         figures["limit"] = {
             **limit_figures(limit),
-            "runs_articles_per_s": [round(x.articles_per_s, 2) for x in limits],
-            "runs_when": moments,
+            "runs_articles_per_s": [round(x.articles_per_s, 2) for x in limits.values()],
+            "runs_when": list(limits),
         }
         if runs:
             figures["end_to_end"] = {mix: end_to_end_figures(result, run_limits[mix]) for mix, result in runs.items()}

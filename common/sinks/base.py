@@ -119,9 +119,14 @@ class WindowSummary(BaseModel):
     entities: list[EntityCount] = Field(description="The window's top entities, mentions descending.")
 
 
+def rank_key(mentions: int, text: str, label: str) -> tuple[int, str, str]:
+    """Mentions descending, then text, then label: the one ordering every answer uses."""
+    return -mentions, text, label
+
+
 def rank(entities: list[EntityCount], limit: int) -> list[EntityCount]:
-    """Mentions descending, then text; ``limit=0`` keeps all. The one ordering every answer uses."""
-    ordered = sorted(entities, key=lambda e: (-e.mentions, e.text, e.label))
+    """``entities`` in :func:`rank_key` order; ``limit=0`` keeps all."""
+    ordered = sorted(entities, key=lambda e: rank_key(e.mentions, e.text, e.label))
     return ordered if limit == 0 else ordered[:limit]
 
 

@@ -44,6 +44,7 @@ from common.sinks.base import (
     SinkFlushTooLarge,
     SinkUnavailable,
     WindowSummary,
+    rank_key,
 )
 from common.sinks.count_documents import Shelf, entry_bytes
 from common.sinks.tallies import all_time_tallies, utc_from_epoch
@@ -439,9 +440,9 @@ class _Merged:
             self.add(fields, recency)
 
     def top(self, limit: int) -> list[EntityCount]:
-        """In :func:`common.sinks.base.rank` order (mentions descending, text, label); ``limit=0``: all.
-        Cut on plain lists before building models."""
-        key = lambda row: (-row[0], row[1], row[2])  # noqa: E731
+        """In :func:`common.sinks.base.rank_key` order; ``limit=0``: all. Cut on plain lists before building
+        models."""
+        key = lambda row: rank_key(row[0], row[1], row[2])  # noqa: E731
         rows = sorted(self._rows.values(), key=key) if limit == 0 else heapq.nsmallest(limit, self._rows.values(), key)
         return [
             EntityCount.model_construct(text=text, label=label, mentions=mentions, articles=articles)
