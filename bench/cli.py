@@ -29,9 +29,9 @@ from bench.report import noise_warning, update_docs, write_results
 from bench.services import BenchError, private_broker, private_emulator
 from common.durations import parse_duration
 from consumer.settings import ConsumerSettings
-from producer.load import Outgoing, apply_skew, drop_published_at, interleave_publications, read_articles
-from producer.load import parse_skew as parse_skew_text
-from producer.load import repeat_to_count as repeat
+from loadtool.load import Outgoing, apply_skew, drop_published_at, interleave_publications, read_articles
+from loadtool.load import parse_skew as parse_skew_text
+from loadtool.load import repeat_to_count as repeat
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("limit", "ingest", "e2e", "skew", "freshness")

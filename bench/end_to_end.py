@@ -19,7 +19,7 @@ from bench.limit import count_words
 from bench.memory import MemorySampler, MemorySamples
 from bench.pipeline import Pipeline
 from bench.services import BenchError, wait_until
-from producer.load import Outgoing, Progress, Summary, chunks, send_http
+from loadtool.load import Outgoing, Progress, Summary, chunks, send_http
 
 WARMUP_PUBLICATION = "bench-warmup"
 PROBE_PREFIX = "bench-probe-"

@@ -9,7 +9,7 @@ from typing import Any
 from bench.end_to_end import EndToEndResult, FreshnessResult
 from bench.ingest import IngestResult
 from bench.limit import LimitResult
-from producer.load import Summary, percentile
+from loadtool.load import Summary, percentile
 
 MB = 1024 * 1024
 DISTRIBUTION_POINTS = [*range(1, 100), 99.5, 99.9]

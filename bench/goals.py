@@ -1,4 +1,4 @@
-"""The goals of issue 7, each judged from a run's figures and printed as PASS or SHORT with its figure."""
+"""The benchmark goals (docs/benchmarks.md), each judged from a run's figures and printed as PASS or SHORT with its figure."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,7 @@ def _get(figures: dict[str, Any], *path: str) -> Any:
 
 
 def evaluate(figures: dict[str, Any]) -> list[Goal]:
-    """Every goal, in the order of the issue."""
+    """Every goal, in the order docs/benchmarks.md lists them."""
     return [
         _end_to_end(figures),
         _exact(figures),

@@ -14,7 +14,7 @@ import psutil
 
 from bench.pipeline import Pipeline
 from bench.services import delete_topics, fresh_topics
-from producer.load import Outgoing, Progress, Summary, chunks, send_http, send_kafka
+from loadtool.load import Outgoing, Progress, Summary, chunks, send_http, send_kafka
 
 WARMUP_REQUESTS = 50
 

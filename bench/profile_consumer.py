@@ -40,7 +40,7 @@ from bench.services import (
 )
 from common.settings import CommonSettings, SinkKind
 from common.sinks.factory import open_sink
-from producer.load import (
+from loadtool.load import (
     Progress,
     drop_published_at,
     interleave_publications,

@@ -6,10 +6,12 @@ the message came from ``POST /articles`` or from ``kafka-console-producer`` (no 
 
 import hashlib
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from common.moments import as_utc, date_means_midnight
 
 DEFAULT_MAX_ARTICLE_BYTES = 1_000_000
 """Default bound on the UTF-8 size of ``content`` (the ``MAX_ARTICLE_BYTES`` setting)."""
@@ -93,17 +95,14 @@ class Article(BaseModel):
     @field_validator("published_at", mode="before")
     @classmethod
     def _date_means_midnight(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-        return value
+        return date_means_midnight(value)
 
     @field_validator("published_at")
     @classmethod
     def _no_zone_means_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+        value = as_utc(value)
         if not EARLIEST_PUBLISHED_AT <= value < LATEST_PUBLISHED_AT:
             raise ValueError("must be between the years 1000 and 8999")
         return value

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from common.article import Article
+from common.moments import as_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -13,8 +14,7 @@ def window_start(moment: datetime, window_seconds: int) -> int:
 
     A naive ``moment`` means UTC, as in the article format.
     """
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    seconds = (aware - _EPOCH) // _SECOND
+    seconds = (as_utc(moment) - _EPOCH) // _SECOND
     return seconds - seconds % window_seconds
 
 

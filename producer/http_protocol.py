@@ -1,9 +1,8 @@
 """The HTTP protocol the service runs under uvicorn: httptools with a bound on the request head.
 
-uvicorn's httptools protocol (a C parser) costs about a quarter less CPU per request than its h11 one (a pure
-Python parser): 0.98 against 1.34 ms of service CPU per ``POST /articles`` at 350-470 requests/s (docs/benchmarks.md).
-But httptools takes a request head (request line and headers) of any size into memory (bug 2 in
-docs/reliability.md: a 64 MiB header grew the process by 64 MiB). :class:`BoundedHeadProtocol` counts the
+uvicorn's httptools protocol (a C parser) costs less CPU per request than its h11 one (a pure Python parser;
+measured in docs/benchmarks.md). But httptools takes a request head (request line and headers) of any size into
+memory (docs/reliability.md, "Unbounded request headers"). :class:`BoundedHeadProtocol` counts the
 bytes received while a request's head is incomplete and answers 400, closing the connection, once they pass
 :data:`MAX_HEADER_BYTES`.
 """

@@ -6,31 +6,21 @@ serialized straight from the sink's models, so ``limit=0`` stays fast for tens o
 """
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter
 
 from common.article import MAX_PUBLICATION_CHARS, normalize_publication
+from common.moments import as_utc, date_means_midnight
 from common.sinks.base import PublicationEntities, PublicationSummary, Sink, WindowSummary
 from producer.auth import require_read_key
 from producer.errors import ErrorBody, FieldProblem, InvalidInput, ValidationErrorBody
 from producer.settings import ProducerSettings
 from producer.sink_pool import SinkPool
 
-
-def _date_means_midnight(value: Any) -> Any:
-    if isinstance(value, str) and len(value) == 10:
-        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-    return value
-
-
-def _no_zone_means_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-Timestamp = Annotated[datetime, BeforeValidator(_date_means_midnight), AfterValidator(_no_zone_means_utc)]
+Timestamp = Annotated[datetime, BeforeValidator(date_means_midnight), AfterValidator(as_utc)]
 """ISO 8601 date or date-time in a query; no zone means UTC (as in the article model)."""
 
 PublicationName = Annotated[

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import google.auth.exceptions
@@ -30,6 +30,7 @@ from google.cloud.firestore_v1.types import write as write_types
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.keys import count_document_id, entity_key, offset_key, publication_key
+from common.moments import as_utc
 from common.sinks.base import (
     EntityCount,
     EntityCountingKey,
@@ -262,9 +263,9 @@ class FirestoreSink(Sink):
         """The windows overlapping ``[start, end)`` with their count documents, in time order."""
         query = publication.collection("windows").select(["window_start", "end", "articles", "e"])
         if end is not None:
-            query = query.where(filter=FieldFilter("start", "<", _aware(end)))
+            query = query.where(filter=FieldFilter("start", "<", as_utc(end)))
         if start is not None:
-            query = query.where(filter=FieldFilter("end", ">", _aware(start)))
+            query = query.where(filter=FieldFilter("end", ">", as_utc(start)))
         windows: dict[int, _Window] = {}
         for recency, fields in _raw_documents(query):
             window_start = fields["window_start"].integer_value
@@ -359,8 +360,8 @@ def _set_counts(
 def count_write(name: str, scope: dict[str, Any], counts: list[tuple[str, EntityTally]], articles: int | None) -> Any:
     """The ``Write`` of one count document: what ``batch.set(reference, fields, merge=True)`` sends for the
     scope's fields, each entity's ``e.{key}.t``/``l`` and ``Increment`` of its ``m``/``a`` (and of ``articles``),
-    built directly: the client's merge takes time quadratic in the fields (133 ms of CPU for 250 entities;
-    this: linear). ``tests/test_firestore_writes.py`` checks both give the same protobuf. ``name`` is the
+    built directly: the client's merge takes time quadratic in the fields, this linear (docs/sinks.md has the
+    figures). ``tests/sinks/test_firestore_writes.py`` checks both give the same protobuf. ``name`` is the
     document's full resource name."""
     write = _WRITE()
     write.update.name = name
@@ -511,10 +512,6 @@ def _timestamp(version: str) -> Timestamp:
     timestamp = Timestamp()
     timestamp.FromJsonString(version)
     return timestamp
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _plain(moment: datetime | None) -> datetime | None:

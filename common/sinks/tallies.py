@@ -5,6 +5,7 @@ Kept in one place so that the SQLite and Firestore sinks cannot drift apart on w
 
 from datetime import UTC, datetime
 
+from common.moments import as_utc
 from common.sinks.base import EntityCountingKey, EntityTally, PartitionFlush, PublicationDelta
 from common.sinks.count_documents import documents_for
 
@@ -41,7 +42,7 @@ def documents_written(flush: PartitionFlush) -> int:
 
 def epoch_seconds(moment: datetime) -> float:
     """Seconds since the UTC epoch; a naive datetime means UTC (as in the article format)."""
-    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+    return as_utc(moment).timestamp()
 
 
 def utc_from_epoch(seconds: int) -> datetime:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Puts the pinned kustomize into .cache/bin (git-ignored), built with `go install` from the Go module
-# proxy. tests/test_deploy.py uses it to render k8s/ (and skips without it unless REQUIRE_DEPLOY_TOOLS=1).
+# proxy. tests/deploy/test_deploy.py uses it to render k8s/ (and skips without it unless REQUIRE_DEPLOY_TOOLS=1).
 # Idempotent: does nothing when the pinned version is already there. About 1 minute with a cold Go cache.
 set -euo pipefail
 

@@ -17,7 +17,7 @@ from consumer.nlp import entities_per_text
 from consumer.pending import PendingPartition
 from consumer.settings import DEFAULT_EXCLUDED_LABELS
 from consumer.windows import event_time, window_start
-from tests.consumer_support import NER_CHUNK_CHARS
+from tests.consumer.support import NER_CHUNK_CHARS
 
 GROUP_ID = "dashboard"
 TOPIC = "articles"

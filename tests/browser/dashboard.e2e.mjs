@@ -1,6 +1,6 @@
 // Drives the dashboard in Debian's headless Chromium (playwright-core, never a downloaded browser) through
 // a fixed scenario and prints what the page shows after each step, one JSON object per line. The pytest
-// entry (tests/test_dashboard_e2e.py) owns the data and the assertions: it compares these observations
+// entry (tests/browser/test_dashboard.py) owns the data and the assertions: it compares these observations
 // with the read API's answers. When a step needs the test to act (write more counts), this script prints
 // {"step": ..., "waiting": true} and waits for a line "go" on stdin.
 //

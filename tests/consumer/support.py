@@ -1,0 +1,390 @@
+"""Helpers for the consumer group's tests: produce articles, run ``python -m consumer`` as a real process
+group, wait for the sink to catch up, and compute the expected counts independently of the consumer code.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from common.article import Article
+from common.sinks.base import Sink, SinkUnavailable
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
+NER_CHUNK_CHARS = 10_000
+"""The default ``NER_CHUNK_CHARS``, written down again (tests/consumer/test_settings.py checks they agree)."""
+FIXED_TIMESTAMP_MS = int(time.time()) // 60 * 60_000
+"""Kafka timestamp given to every produced record, so windows of articles without a date are known. It is
+recent on purpose: records older than the topic's retention (7 days by default) are deleted by the broker's
+retention check, which then silently removes a test's data between producing and consuming it."""
+
+
+# --- producing ---
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+) -> dict[int, int]:
+    """Produce (key, value) records in order with :data:`FIXED_TIMESTAMP_MS`; the end offset per partition."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    ends: dict[int, int] = {}
+    errors: list[str] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            errors.append(str(error))
+        else:
+            ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
+
+    for key, value in values:
+        producer.produce(
+            topic, key=key, value=value, headers=headers, timestamp=FIXED_TIMESTAMP_MS, on_delivery=delivered
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0 and not errors, errors
+    return ends
+
+
+def article_records(articles: Iterable[Mapping[str, Any]]) -> list[tuple[bytes | None, bytes | None]]:
+    """Records as the HTTP producer sends them: key = article id, value = the JSON object."""
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for raw in articles:
+        key = Article.model_validate(raw).article_id.encode()
+        records.append((key, json.dumps(raw).encode()))
+    return records
+
+
+def merge_ends(*ends: dict[int, int]) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for one in ends:
+        for partition, end in one.items():
+            merged[partition] = max(merged.get(partition, 0), end)
+    return merged
+
+
+# --- running the consumer group ---
+
+
+@dataclass
+class ConsumerGroupRun:
+    """``python -m consumer`` in its own session (so teardown can kill every worker), its log collected."""
+
+    env: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def start(self) -> "ConsumerGroupRun":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "consumer"],
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def events(self, name: str) -> list[dict[str, str]]:
+        """The ``key=value`` fields of every log line with ``event=name`` (plus ``worker`` when present)."""
+        found = []
+        for line in list(self.lines):
+            fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
+            if fields.get("event") == name:
+                found.append({key: value.strip('"') for key, value in fields.items()})
+        return found
+
+    def wait_for_event(self, name: str, count: int = 1, timeout: float = 120) -> list[dict[str, str]]:
+        deadline = time.monotonic() + timeout
+        while len(found := self.events(name)) < count:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"consumer group exited ({self.process.returncode}):\n" + self.log_tail())
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count}x event={name} within {timeout}s:\n" + self.log_tail())
+            time.sleep(0.2)
+        return found
+
+    def worker_pids(self) -> dict[int, int]:
+        """Current pid of each worker index (the latest start)."""
+        return {int(fields["worker"]): int(fields["pid"]) for fields in self.events("worker_started")}
+
+    def stop(self, timeout: float = 120) -> int:
+        """SIGTERM the supervisor; its exit code once every worker has flushed and exited."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        finally:
+            self.kill()
+        if self._reader is not None:
+            self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """Make sure nothing of this run is left (the supervisor and every worker share its session)."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.lines[-lines:])
+
+
+@contextmanager
+def consumer_group(env: dict[str, str]) -> Iterator[ConsumerGroupRun]:
+    """A running consumer group; killed (whole session) at the end whatever happened."""
+    run = ConsumerGroupRun(env).start()
+    try:
+        yield run
+    finally:
+        run.kill()
+
+
+def group_env(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    sink: dict[str, str],
+    **settings: str | int,
+) -> dict[str, str]:
+    """The environment of ``python -m consumer`` for a test: quick flushes, quick failover, DLQ per topic."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRASH_AFTER")}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        KAFKA_TOPIC=topic,
+        KAFKA_DLQ_TOPIC=f"{topic}.dlq",
+        KAFKA_GROUP_ID=group,
+        WINDOW="1d",
+        FLUSH_INTERVAL="1s",
+        SESSION_TIMEOUT="6s",
+        CONSUME_TIMEOUT="200ms",
+        RESTART_BACKOFF_INITIAL="500ms",
+        STATS_INTERVAL="10s",
+        LOG_LEVEL="info",
+    )
+    env.update(sink)
+    env.update({key.upper(): str(value) for key, value in settings.items()})
+    return env
+
+
+def wait_until_flushed(
+    sink: Sink,
+    group: str,
+    topic: str,
+    ends: Mapping[int, int],
+    run: ConsumerGroupRun,
+    timeout: float = 900,
+    stall: float = 120,
+) -> None:
+    """Until the sink's offset of every partition is its end offset: everything produced was counted.
+
+    Fails after ``timeout`` seconds, or sooner when the stored offsets make no progress for ``stall``
+    seconds (so a slow machine only slows it down). A sink that cannot be read counts as no progress."""
+    started = progress_at = time.monotonic()
+    progress = -1
+    while True:
+        try:
+            stored = {partition: sink.read_offset(group, topic, partition).next_offset for partition in ends}
+        except SinkUnavailable:
+            stored = {}
+        if stored == dict(ends):
+            return
+        assert run.process is not None
+        if run.process.poll() is not None:
+            raise AssertionError(f"consumer group exited ({run.process.returncode}):\n" + run.log_tail())
+        now, total = time.monotonic(), sum(offset or 0 for offset in stored.values())
+        if total > progress:
+            progress, progress_at = total, now
+        if now - progress_at > stall or now - started > timeout:
+            behind = {p: (stored.get(p), end) for p, end in ends.items() if stored.get(p) != end}
+            raise AssertionError(
+                f"not flushed: no progress for {now - progress_at:.0f}s, {now - started:.0f}s in all; "
+                f"(stored, end) {behind}\n" + run.log_tail(200)
+            )
+        time.sleep(0.5)
+
+
+# --- the expected counts, computed independently of the consumer's code ---
+
+
+def reference_normalize(text: str) -> str:
+    """The normalization rules written a second way (regular expressions), to cross-check the consumer's."""
+    while True:
+        step = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+        step = re.sub(r"^[Tt][Hh][Ee] ", "", step)
+        step = re.sub(r"['’]s$", "", step).strip()
+        if step == text:
+            return step
+        text = step
+
+
+def reference_entities(
+    model: str, articles: Sequence[Mapping[str, Any]], processes: int = 2
+) -> list[list[tuple[str, str]]]:
+    """spaCy run directly: each article's (text, label) entities, the articles dealt round-robin over
+    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it; a long
+    content in the pieces of ``consumer.nlp.ner_chunks`` at the default ``NER_CHUNK_CHARS``, as they read it)."""
+    contents = [article["content"] for article in articles]
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        shares = list(pool.map(_entities_of, [model] * processes, [contents[i::processes] for i in range(processes)]))
+    found: list[list[tuple[str, str]]] = [[] for _ in contents]
+    for start, share in enumerate(shares):
+        found[start::processes] = share
+    return found
+
+
+def _entities_of(model: str, contents: list[str]) -> list[list[tuple[str, str]]]:
+    from consumer.nlp import load_ner, ner_chunks
+
+    nlp = load_ner(model)
+    found: list[list[tuple[str, str]]] = []
+    for content in contents:
+        docs = nlp.pipe(ner_chunks(content, NER_CHUNK_CHARS), batch_size=1)
+        found.append([(ent.text, ent.label_) for doc in docs for ent in doc.ents])
+    return found
+
+
+@dataclass
+class Counts:
+    """Everything the sink holds for a set of publications, keyed by what is counted (no display text)."""
+
+    publications: dict[str, int] = field(default_factory=dict)
+    entities: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    """(publication, case-folded text, label) -> (mentions, articles), all time."""
+    windows: dict[tuple[str, int], int] = field(default_factory=dict)
+    window_entities: dict[tuple[str, int, str, str], tuple[int, int]] = field(default_factory=dict)
+
+
+def expected_counts(
+    articles: Sequence[Mapping[str, Any]],
+    entities: Sequence[list[tuple[str, str]]],
+    window_seconds: int,
+    excluded: set[str] = DEFAULT_EXCLUDED,
+    timestamp_ms: int = FIXED_TIMESTAMP_MS,
+) -> Counts:
+    """The counting rules applied with plain Counters to the articles and their spaCy entities."""
+    publications: Counter[str] = Counter()
+    windows: Counter[tuple[str, int]] = Counter()
+    mentions: Counter[tuple[str, int, str, str]] = Counter()
+    mentioned_in: Counter[tuple[str, int, str, str]] = Counter()
+    for raw, found in zip(articles, entities, strict=True):
+        publication = " ".join(raw["publication"].split())
+        published = raw.get("published_at")
+        if published:
+            moment = datetime.combine(date.fromisoformat(published[:10]), datetime.min.time(), UTC)
+            assert len(published) == 10, "the reference only handles plain dates"
+            seconds = int(moment.timestamp())
+        else:
+            seconds = timestamp_ms // 1000
+        window = seconds - seconds % window_seconds
+        publications[publication] += 1
+        windows[publication, window] += 1
+        keys = Counter(
+            (publication, window, normalized.casefold(), label)
+            for text, label in found
+            if label not in excluded and (normalized := reference_normalize(text))
+        )
+        mentions.update(keys)
+        mentioned_in.update(keys.keys())
+    counts = Counts(publications=dict(publications), windows=dict(windows))
+    all_time: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for key, count in mentions.items():
+        counts.window_entities[key] = (count, mentioned_in[key])
+        total = all_time[key[0], key[2], key[3]]
+        total[0] += count
+        total[1] += mentioned_in[key]
+    counts.entities = {key: (m, a) for key, (m, a) in all_time.items()}
+    return counts
+
+
+def sink_counts(sink: Sink) -> Counts:
+    """Read everything back through the sink's read API (all time, and per window with every entity)."""
+    counts = Counts()
+    for summary in sink.publications():
+        name = summary.publication
+        counts.publications[name] = summary.articles
+        found = sink.entities(name, limit=0)
+        assert found is not None
+        for entity in found.entities:
+            assert entity.text == reference_normalize(entity.text) and entity.text, entity
+            key = (name, entity.text.casefold(), entity.label)
+            assert key not in counts.entities, f"two all-time rows for {key}"
+            counts.entities[key] = (entity.mentions, entity.articles)
+        windows = sink.windows(name, limit=0)
+        assert windows is not None
+        for window in windows:
+            start = int(window.start.timestamp())
+            counts.windows[name, start] = window.articles
+            for entity in window.entities:
+                counts.window_entities[name, start, entity.text.casefold(), entity.label] = (
+                    entity.mentions,
+                    entity.articles,
+                )
+    return counts
+
+
+def assert_counts_equal(actual: Counts, expected: Counts) -> None:
+    """Exact equality, with a readable first difference."""
+    for part in ("publications", "windows", "entities", "window_entities"):
+        got, want = getattr(actual, part), getattr(expected, part)
+        if got != want:
+            missing = {k: v for k, v in want.items() if got.get(k) != v}
+            extra = {k: v for k, v in got.items() if k not in want}
+            sample = dict(list(missing.items())[:5])
+            raise AssertionError(
+                f"{part} differ: {len(missing)} wrong or missing (e.g. {sample} got "
+                f"{ {k: got.get(k) for k in sample} }), {len(extra)} unexpected (e.g. {dict(list(extra.items())[:5])})"
+            )
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """High watermarks of the non-empty partitions of ``topic``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        ends = {}
+        for partition in range(partitions):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high:
+                ends[partition] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def poll_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
