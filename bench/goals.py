@@ -1,4 +1,4 @@
-"""The benchmark goals (docs/benchmarks.md), each judged from a run's figures and printed as PASS or SHORT with its figure."""
+"""The benchmark goals (docs/benchmarks.md), each judged from a run's figures and printed as PASS or SHORT."""
 
 from dataclasses import dataclass
 from typing import Any
