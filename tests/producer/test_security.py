@@ -6,11 +6,17 @@ keys absent from in-process logs, answers and metrics, 413 bodies, garbage bodie
   no early exit, no other comparison of a key anywhere);
 - a real server's own output (uvicorn access log, debug logging) never contains a key;
 - the real server refuses oversized headers and declared bodies without waiting for them;
+- no JSON value (huge numbers, deep nesting, surrogates, NULs) gets a 5xx; a client gone mid-body is a 499;
+- slowloris: heads must arrive within HEAD_TIMEOUT, bodies without pauses over BODY_TIMEOUT (raw sockets);
+- log lines escape what clients sent, and the access log redacts keys sent in the URL;
+- every answer carries the security headers (a CSP allowing no other origin), and the pages and the
+  service's own files name no other host; the vendored Swagger UI is its pinned release;
 - the read API cannot address anything but the publication named: hostile names are 404s or their own
   counts, names never reach a Firestore path or an SQL text (code-level checks of both sinks).
 """
 
 import ast
+import hashlib
 import hmac
 import inspect
 import json
@@ -34,6 +40,8 @@ from common.sinks.factory import open_sink
 from consumer.pending import PendingPartition
 from devservices.process import free_port
 from producer import auth
+from producer.app import STATIC_DIR, create_app
+from producer.security_headers import SECURITY_HEADERS
 from producer.settings import ProducerSettings
 from tests.chaos.support import producer_service
 from tests.producer.support import API_KEY, SECOND_KEY, service, settings_for, topic_size
@@ -450,6 +458,126 @@ def test_every_log_line_escapes_control_bidi_and_zero_width_characters(timed_ser
     spoof = "/publications/\\x1b[2J\\u202e\\u200b\\u2066x\\r\\nforged\\ufeff/entities"
     assert [line for line in lines if spoof in line and "BODY_TIMEOUT" in line], lines[-20:]
     assert not [line for line in lines if line.startswith("forged")]
+
+
+# --- security headers on every answer; the pages load nothing from another host ---
+
+EXPECTED_HEADERS = {name.lower(): value for name, value in SECURITY_HEADERS.items()}
+STATIC_FILES = sorted(path.relative_to(STATIC_DIR).as_posix() for path in STATIC_DIR.rglob("*") if path.is_file())
+VENDORED = "swagger-ui/"
+URL = re.compile(r"https?://[^\s\"'<>()]+")
+NAMESPACES = {"http://www.w3.org/2000/svg"}
+"""XML namespace names (an SVG's ``xmlns``, ``createElementNS``): identifiers, never fetched."""
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_every_kind_of_answer_carries_the_security_headers(
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    app = create_app(settings_for(kafka_bootstrap, fresh_topic("security-headers"), tmp_path, max_body_bytes=2_000_000))
+
+    @app.get("/test-only-bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    key = {"X-API-Key": API_KEY}
+    requests: list[tuple[str, str, dict[str, Any], int]] = [
+        ("GET", "/", {}, 200),
+        ("GET", "/docs", {}, 200),
+        ("GET", "/openapi.json", {}, 200),
+        ("GET", "/healthz", {}, 200),
+        ("GET", "/metrics", {}, 200),
+        ("GET", "/publications", {}, 200),
+        ("GET", "/publications/Nobody/entities", {}, 404),
+        ("GET", "/publications/Nobody/entities", {"params": {"limit": -1}}, 422),
+        ("GET", "/nowhere", {}, 404),
+        ("GET", "/redoc", {}, 404),
+        ("GET", "/static/nothing.js", {}, 404),
+        ("DELETE", "/articles", {}, 405),
+        ("POST", "/articles", {"json": ARTICLE}, 401),
+        ("POST", "/articles", {"content": b"x", "headers": {**key, "Content-Type": "text/plain"}}, 415),
+        ("POST", "/articles", {"json": {"publication": "P"}, "headers": key}, 422),
+        ("POST", "/articles", {"content": b"x" * 2_000_001, "headers": {**key, **JSON}}, 413),
+        ("POST", "/articles", {"json": ARTICLE, "headers": key}, 202),
+        ("POST", "/articles/batch", {"json": [ARTICLE, {}], "headers": key}, 207),
+        ("GET", "/test-only-bug", {}, 500),
+        *[("GET", f"/static/{name}", {}, 200) for name in STATIC_FILES],
+    ]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://newscounts.test") as client,
+    ):
+        for method, path, options, status in requests:
+            answer = await client.request(method, path, **options)
+            assert answer.status_code == status, (method, path, answer.text[:200])
+            sent = {name: answer.headers.get(name) for name in EXPECTED_HEADERS}
+            assert sent == EXPECTED_HEADERS, (method, path, status)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_services_own_answers_carry_the_security_headers_too(real_server: tuple[str, Path]) -> None:
+    """Answers the HTTP protocol writes itself, before any app code runs."""
+    url, _ = real_server
+    too_large = raw_request(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * MIB + b"\r\n\r\n")
+    not_http = raw_request(url, b"NOT HTTP AT ALL\r\n\r\n")
+    for answer in (too_large, not_http):
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+        head = answer.partition(b"\r\n\r\n")[0].decode().lower()
+        for name, value in EXPECTED_HEADERS.items():
+            assert f"\r\n{name}: {value.lower()}" in head, (name, head)
+
+
+def test_the_content_security_policy_allows_no_other_origin() -> None:
+    directives = dict(part.strip().split(" ", 1) for part in SECURITY_HEADERS["Content-Security-Policy"].split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    for sources in directives.values():  # only the origin itself (and data: images): no host, no inline, no eval
+        assert set(sources.split()) <= {"'self'", "'none'", "data:"}, sources
+    assert directives["img-src"] == "'self' data:"
+
+
+@pytest.mark.anyio
+async def test_the_pages_and_the_services_own_files_name_no_other_host() -> None:
+    """``/``, ``/docs`` and every static file the service wrote itself hold no http(s) URL (XML namespace names
+    aside). The vendored Swagger UI is checked against its release instead (below), and in a real browser with
+    every other host unreachable (tests/browser/test_pages.py)."""
+    app = create_app(ProducerSettings(api_keys=API_KEY, sink=SinkKind.SQLITE, sqlite_path=Path("unused.sqlite3")))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://newscounts.test") as client:
+        pages = {path: (await client.get(path)).text for path in ("/", "/docs")}
+        own = [name for name in STATIC_FILES if not name.startswith(VENDORED)]
+        pages |= {f"/static/{name}": (await client.get(f"/static/{name}")).text for name in own}
+        for path in ("/", "/docs"):  # every file a page refers to is served by the service itself
+            for reference in re.findall(r'(?:src|href)="([^"]+)"', pages[path]):
+                assert reference.startswith("/") and not reference.startswith("//"), (path, reference)
+                assert (await client.get(reference)).status_code == 200, (path, reference)
+    assert {"/static/docs.js", "/static/app.js", "/static/index.html"} <= set(pages)
+    for path, text in pages.items():
+        assert set(URL.findall(text)) <= NAMESPACES, path
+        assert "<script>" not in text and " style=" not in text, path  # nothing inline for the CSP to refuse
+
+
+def test_the_vendored_swagger_ui_is_the_pinned_release_and_loads_nothing_from_its_stylesheet() -> None:
+    from devservices import swagger_ui
+
+    folder = STATIC_DIR / "swagger-ui"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["package"], manifest["version"], manifest["integrity"]) == (
+        swagger_ui.PACKAGE,
+        swagger_ui.VERSION,
+        swagger_ui.INTEGRITY,
+    )
+    assert sorted(manifest["sha256"]) == sorted(swagger_ui.FILES)
+    for name, digest in manifest["sha256"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, f"{name} differs from the release"
+    stylesheet = (folder / "swagger-ui.css").read_text()
+    targets = re.findall(r"url\(\s*['\"]?([^'\")]*)", stylesheet)
+    assert targets and all(target.startswith("data:") for target in targets)
+    assert "validatorUrl: null" in (STATIC_DIR / "docs.js").read_text()  # no badge fetched from a validator
 
 
 # --- the read API addresses the named publication and nothing else ---
