@@ -44,7 +44,7 @@ from producer.app import STATIC_DIR, create_app
 from producer.security_headers import SECURITY_HEADERS
 from producer.settings import ProducerSettings
 from tests.chaos.support import producer_service
-from tests.producer.support import API_KEY, SECOND_KEY, service, settings_for, topic_size
+from tests.producer.support import API_KEY, ARTICLE_PLACES, SECOND_KEY, service, settings_for, topic_size
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -302,15 +302,6 @@ NASTY_JSON: dict[str, bytes] = {
 """JSON values (raw text) that have each broken a JSON service somewhere: Python's int() refuses more than 4,300
 digits, deep nesting exhausts recursion, surrogates and NULs break encoders and C strings."""
 
-PLACES = [
-    b"%s",
-    b'{"publication": %s, "content": "x"}',
-    b'{"publication": "P", "content": %s}',
-    b'{"publication": "P", "content": "x", "id": %s}',
-    b'{"publication": "P", "content": "x", "published_at": %s}',
-    b'{"publication": "P", "content": "x", "unknown": %s}',
-]
-
 
 @pytest.mark.integration
 @pytest.mark.slow
@@ -319,7 +310,7 @@ def test_no_json_value_gets_a_5xx_on_any_write_endpoint(real_server: tuple[str, 
     answers: dict[int, int] = {}
     with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": API_KEY}) as client:
         for name, value in NASTY_JSON.items():
-            for place in PLACES:
+            for place in ARTICLE_PLACES:
                 item = place % value
                 for path, content_type, body, allowed in [
                     ("/articles", "application/json", item, {202, 422}),
