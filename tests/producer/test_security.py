@@ -328,19 +328,33 @@ def test_no_json_value_gets_a_5xx_on_any_write_endpoint(real_server: tuple[str, 
 # --- a client that goes away mid-body is not a server error ---
 
 
+def until_closed(connection: socket.socket, limit: float = 30) -> bytes:
+    """Everything the server sends until it closes the connection (fails after ``limit`` seconds)."""
+    connection.settimeout(limit)
+    answer = b""
+    try:
+        while chunk := connection.recv(65536):
+            answer += chunk
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open for {limit} s; got {answer[:200]!r}") from None
+    return answer
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
 def metric_lines(url: str, prefix: str) -> list[str]:
     return [line for line in httpx.get(f"{url}/metrics").text.splitlines() if line.startswith(prefix)]
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_client_that_disconnects_mid_body_is_counted_as_499_and_logged_without_a_traceback(
-    real_server: tuple[str, Path],
-) -> None:
+def test_a_client_gone_mid_body_is_a_499_logged_without_a_traceback(real_server: tuple[str, Path]) -> None:
     url, output = real_server
-    host, port = url.removeprefix("http://").split(":")
     for path in ("/articles", "/articles/batch"):
-        with socket.create_connection((host, int(port)), timeout=10) as connection:
+        with connect(url) as connection:
             connection.sendall(
                 f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
                 "Content-Length: 5000\r\n\r\n".encode()
@@ -358,23 +372,6 @@ def test_a_client_that_disconnects_mid_body_is_counted_as_499_and_logged_without
 
 
 # --- slowloris: heads and bodies must arrive within HEAD_TIMEOUT and without pauses over BODY_TIMEOUT ---
-
-
-def until_closed(connection: socket.socket, limit: float = 30) -> bytes:
-    """Everything the server sends until it closes the connection (fails after ``limit`` seconds)."""
-    connection.settimeout(limit)
-    answer = b""
-    try:
-        while chunk := connection.recv(65536):
-            answer += chunk
-    except TimeoutError:
-        raise AssertionError(f"the server kept the connection open for {limit} s; got {answer[:200]!r}") from None
-    return answer
-
-
-def connect(url: str) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=10)
 
 
 @pytest.mark.integration
