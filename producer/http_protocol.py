@@ -122,8 +122,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         if waited < self.body_timeout:
             self._body_timer = self.loop.call_later(self.body_timeout - waited, self._check_body)
             return
-        cycle = self.cycle
-        where = f'{self._client()} - "{self.scope["method"]} {self.scope["path"]}"'
+        cycle = self.cycle  # the request whose body this is: the next one's head cannot begin before it ends
+        where = f'{self._client()} - "{cycle.scope["method"]} {cycle.scope["path"]}"'
         if cycle.response_started:
             self.logger.info("%s: the rest of the request body did not come within BODY_TIMEOUT: closed", where)
             self.transport.close()

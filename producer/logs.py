@@ -19,8 +19,13 @@ from producer.auth import key_is_valid
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ACCESS_LOGGER = "uvicorn.access"
 REDACTED = "[redacted]"
-SECRET_PARAMETER = re.compile(r"key|token|secret|passw|auth|sig|session|credential|cookie", re.IGNORECASE)
-"""Query parameter names whose values are never logged."""
+SECRET_PARAMETER = re.compile(
+    r"(?:^|[-_.])(?:api_?key|key|token|secret|passw(?:or)?d|auth(?:orization)?|sig(?:nature)?|session|"
+    r"credentials?|cookie)(?:$|[-_.])",
+    re.IGNORECASE,
+)
+"""Query parameter names whose values are never logged: one of these words as a part of the name
+(``api_key``, ``access_token``, ``X-Api-Key``, ``password``, ``session_id``), not inside a word (``author``)."""
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 

@@ -23,6 +23,11 @@ def message_of(line: str) -> str:
     ("target", "logged"),
     [
         ("/publications?limit=5&label=ORG", "/publications?limit=5&label=ORG"),
+        ("/p?author=Ann&design=1&keynote=2&monkey=3", "/p?author=Ann&design=1&keynote=2&monkey=3"),
+        (
+            "/p?access_token=a&X-Api-Key=b&apikey=c&client.secret=d",
+            "/p?access_token=[redacted]&X-Api-Key=[redacted]&apikey=[redacted]&client.secret=[redacted]",
+        ),
         (f"/publications?api_key={API_KEY}", "/publications?api_key=[redacted]"),
         (
             "/p?token=abc&Authorization=x&password=y&sig=z&session_id=1",
