@@ -155,7 +155,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
         (
             {"API_KEYS": ""},
             "newscounts-producer: no API key configured: set API_KEYS=<key>[,<key>...] or API_KEYS_FILE=<file with "
-            "one key per line>; create a key with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            "one key per line>; create a key with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
         ),
         (
             {"API_KEYS": "", "API_KEYS_FILE": "/nonexistent/keys"},
