@@ -64,7 +64,7 @@ class CommonSettings(BaseSettings):
     )
     kafka_ssl_ca_location: Path | None = Field(
         None,
-        description="CA certificate file (PEM) the brokers' TLS certificates are checked against (default: the system's).",
+        description="CA certificate (PEM file) the brokers' TLS certificates must chain to (default: the system's).",
     )
     sink: SinkKind = Field(
         default_factory=default_sink,

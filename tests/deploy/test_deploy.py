@@ -910,6 +910,7 @@ def test_http_service_takes_traffic_from_the_load_balancer_monitoring_and_labell
     (rule,) = policy["spec"]["ingress"]
     clients = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"newscounts.io/api-client": "true"}}}
     monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": _monitoring(overlay)}}}
+    load_balancer: list[Doc]
     if overlay.startswith("prod"):
         # GKE's container-native load balancing: Google's front ends and health checkers reach the pods.
         load_balancer = [{"ipBlock": {"cidr": "35.191.0.0/16"}}, {"ipBlock": {"cidr": "130.211.0.0/22"}}]
