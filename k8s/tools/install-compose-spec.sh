@@ -14,14 +14,9 @@ stamp="$bin_dir/compose-spec.version"
 if [[ -x "$bin_dir/compose-spec" ]] && [[ "$(cat "$stamp" 2>/dev/null)" == "$VERSION" ]]; then
     exit 0
 fi
-go="$(command -v go || true)"
-if [[ -z "$go" && -x /usr/local/go/bin/go ]]; then
-    go=/usr/local/go/bin/go
-fi
-if [[ -z "$go" ]]; then
-    echo "install-compose-spec: Go is not installed; install Go 1.23+ (or use a real \`docker compose\`)" >&2
-    exit 1
-fi
+tool=install-compose-spec instead="use a real `docker compose`"
+# shellcheck source=k8s/tools/find-go.sh
+source "$repo/k8s/tools/find-go.sh"
 build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
 GOBIN="$build" GOFLAGS=-buildvcs=false "$go" install "github.com/compose-spec/compose-go/v2/cmd@$VERSION"
