@@ -946,9 +946,9 @@ def _prod_values() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-def test_prod_takes_every_value_from_values_env_and_images_by_digest(overlay: str, docs: list[Doc]) -> None:
-    if not overlay.startswith("prod"):
-        pytest.skip("prod only")
+@pytest.mark.parametrize("rendering", ["prod", "prod+monitoring"])
+def test_prod_takes_every_value_from_values_env_and_images_by_digest(rendering: str) -> None:
+    docs = list(_rendered(rendering))
     values = _prod_values()
     kustomization = yaml.safe_load((K8S / "overlays" / "prod" / "kustomization.yaml").read_text())
     sources = {
@@ -977,9 +977,9 @@ def test_prod_takes_every_value_from_values_env_and_images_by_digest(overlay: st
     assert "set-from-values.env" not in rendered and "example.com" not in rendered.replace(values["DOMAIN"], "")
 
 
-def test_ingress_routes_to_the_http_service(overlay: str, docs: list[Doc]) -> None:
-    if not overlay.startswith("prod"):
-        pytest.skip("the Ingress is part of prod (components/ingress)")
+def test_ingress_routes_to_the_http_service() -> None:
+    """The Ingress of components/ingress, part of prod."""
+    docs = list(_rendered("prod"))
     (rule,) = _one(docs, "Ingress")["spec"]["rules"]
     (path,) = rule["http"]["paths"]
     assert (path["path"], path["pathType"]) == ("/", "Prefix")
@@ -989,10 +989,9 @@ def test_ingress_routes_to_the_http_service(overlay: str, docs: list[Doc]) -> No
 
 
 def test_monitoring_scrapes_both_services_and_alerts_on_lag_dead_letters_and_restarts(
-    overlay: str, docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not overlay.endswith("+monitoring"):
-        pytest.skip("with the monitoring component only")
+    docs = list(_rendered("prod+monitoring"))
     monitors = {m["metadata"]["name"]: m["spec"] for m in _all(docs, "PodMonitor")}
     for role in SETTINGS_BY_ROLE:
         workload, container = _app_container(docs, role)
