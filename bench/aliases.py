@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.sinks.base import EntityCountingKey, rank_key
-from consumer.aliases import AliasedArticle, AliasTable, Resolution, alias_article, display_text, load_alias_table
+from consumer.aliases import (
+    AliasedArticle,
+    AliasFileError,
+    AliasTable,
+    Resolution,
+    alias_article,
+    display_text,
+    load_alias_table,
+)
 from consumer.entities import ArticleEntity, article_entities, counting_key, normalize_entity_text
 from consumer.nlp import entities_per_text, load_ner, ner_chunks
 from consumer.settings import ConsumerSettings
@@ -32,6 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 VERDICTS = REPO / "bench/results/aliases-verdicts.tsv"
 VERDICT_FIELDS = ("pair", "article_id", "raw_text", "raw_label", "canonical_text", "canonical_label", "verdict", "why")
+VERDICTS_HEADER = (
+    "# Verdicts on the sampled merges of python -m bench.aliases: right or wrong; why when wrong, a note on a "
+    "close call.\n"
+)
 DOCS_START = "<!-- aliases-measurement:start (written by python -m bench.aliases --docs docs/aliases.md) -->"
 DOCS_END = "<!-- aliases-measurement:end -->"
 
@@ -363,21 +375,25 @@ def precision_section(
             ]
         )
     summary = []
-    weighted = 0.0
+    weighted = variance = 0.0
     for stratum in sorted(judged):
         counts = judged[stratum]
         checked = counts["right"] + counts["wrong"]
         share = counts["right"] / checked if checked else 0.0
-        weighted += share * sizes[stratum] / len(merges)
+        weight = sizes[stratum] / len(merges)
+        weighted += share * weight
+        variance += weight**2 * share * (1 - share) / max(checked, 1)
         summary.append([stratum, f"{sizes[stratum]:,}", str(checked), str(counts["right"]), f"{share:.0%}"])
     right = sum(counts["right"] for counts in judged.values())
     checked_all = sum(counts["right"] + counts["wrong"] for counts in judged.values())
-    summary.append(["**all**", f"{len(merges):,}", str(checked_all), str(right), f"{weighted:.1%} (weighted)"])
-    lines = _table(["rules", "merges in the sample articles", "checked", "right", "precision"], summary)
+    summary.append(
+        ["**all**", f"{len(merges):,}", str(checked_all), str(right), f"{weighted:.1%} ± {1.96 * variance**0.5:.1%}"]
+    )
+    lines = _table(["rules", "merges (all articles)", "checked", "right", "precision"], summary)
     unjudged = sum(counts["unjudged"] for counts in judged.values())
     if unjudged:
         lines += [f"**{unjudged} sampled merges have no verdict in {verdicts_path.name}.**", ""]
-    lines += _table(["#", "rules", "publication", "raw row", "counted under", "verdict", "why wrong"], rows)
+    lines += _table(["#", "rules", "publication", "raw row", "counted under", "verdict", "why wrong (or a note)"], rows)
     return lines
 
 
@@ -385,7 +401,7 @@ def write_verdict_template(sample: Sequence[Merge], articles: Sequence[Counted],
     """The sampled pairs as a verdicts file to fill in, keeping the verdicts already given."""
     known = read_verdicts(path)
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("# Verdicts on the sampled merges of python -m bench.aliases (right/wrong, and why when wrong).\n")
+        out.write(VERDICTS_HEADER)
         writer = csv.DictWriter(out, VERDICT_FIELDS, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         for number, merge in enumerate(sample, start=1):
@@ -401,7 +417,12 @@ def write_verdict_template(sample: Sequence[Merge], articles: Sequence[Counted],
 
 def measure(options: argparse.Namespace) -> list[str]:
     settings = ConsumerSettings()
-    table: AliasTable = load_alias_table(options.aliases_file or settings.aliases_file)
+    try:
+        table: AliasTable = load_alias_table(options.aliases_file or settings.aliases_file)
+    except AliasFileError as error:
+        raise SystemExit(f"error: {error}") from None
+    if not options.data.is_file():
+        raise SystemExit(f"sample articles not found at {options.data}: pass --data or set NEWSCOUNTS_SAMPLE_DATA")
     source = read_articles([options.data])
     found = cached_entities(source.articles, options.cache, settings.ner_model, settings.ner_chunk_chars)
     articles = []
@@ -429,7 +450,7 @@ def measure(options: argparse.Namespace) -> list[str]:
         f"{len(merges):,} merges, drawn at random (seed {options.seed}) in equal numbers from each combination "
         f"of rules, each read in its article and judged by hand (`python -m bench.aliases --contexts` prints "
         f"them; the verdicts are in `bench/results/{options.verdicts.name}`). The overall precision weights each "
-        f"stratum by its share of all merges.",
+        f"stratum by its share of all merges; ± is its 95% interval (normal approximation).",
         "",
         *precision_section(sample, merges, articles, options.verdicts),
         f"#### Top {options.top} persons per publication",

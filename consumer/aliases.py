@@ -1,15 +1,17 @@
 """The aliased view: what each of one article's counting keys is counted under once the spellings of one
-entity are brought together (docs/aliases.md has the rules with examples).
+entity are brought together. docs/aliases.md has the rules with examples and their measured precision.
 
-Three rules, applied in this order and repeated until nothing changes:
+Three rules, applied in this order and repeated until a round changes nothing:
 
-1. **table**: a key listed in the alias table is counted under its canonical entity (``US``/GPE and
+1. **table**: a key the alias table lists is counted under its canonical entity (``US``/GPE and
    ``U.S.``/GPE -> ``United States``/GPE);
-2. **person text**: a non-PERSON key whose text is, in the same article, a PERSON's text or the last
-   word(s) of one is counted as that PERSON (``Trump``/ORG next to ``Donald Trump``/PERSON -> ``Trump``/PERSON);
-3. **surname**: a PERSON whose words are the last words of exactly one longer PERSON of the same article
-   (the longest one of a chain: ``King`` -> ``Luther King`` -> ``Martin Luther King``) is counted under it;
-   when two longer names end in it (``Donald Trump`` and ``Ivanka Trump``), it stays as it is.
+2. **person text**: a non-PERSON key whose text is, in the same article, the text or the last word(s) of a
+   PERSON of two or more words is counted as a PERSON (``Trump``/ORG next to ``Donald Trump`` ->
+   ``Trump``/PERSON); a table canonical keeps its label;
+3. **surname**: a PERSON is counted under the one longer PERSON of the same article that it is a shorter form
+   of (``Trump`` -> ``Donald Trump``; the longest of a chain, ``King`` -> ``Martin Luther King``); names are
+   matched without a leading honorific or middle initials (``Mrs May``, ``Donald J. Trump``); when two
+   longer names fit (``Donald Trump`` and ``Ivanka Trump``), it stays as it is.
 
 Pure functions, except :func:`load_alias_table`, which reads the table files. The raw counts are never
 changed: the aliased view is computed beside them.
@@ -18,7 +20,7 @@ changed: the aliased view is computed beside them.
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -279,9 +281,7 @@ def alias_article(entities: Mapping[EntityCountingKey, ArticleEntity], table: Al
     The rules run in order (table, person text, surname) and again until a round changes nothing; every
     round merges keys or takes one closer to the table or to PERSON, so this ends after a few rounds. The
     result is a fixed point: aliasing its ``entities`` again gives them back."""
-    groups = {
-        key: _Group(entity.mentions, Counter(entity.surfaces), {key: []}) for key, entity in sorted(entities.items())
-    }
+    groups = {key: _Group(entity.mentions, Counter(entity.surfaces), {key: []}) for key, entity in entities.items()}
     while True:
         before = _shape(groups)
         groups = _merge(groups, _table_moves(groups, table), Rule.TABLE, table)
@@ -307,7 +307,7 @@ def display_text(spellings: Counter[str]) -> str:
 
 
 def _shape(groups: Mapping[EntityCountingKey, _Group]) -> list[tuple[EntityCountingKey, int, Counter[str]]]:
-    return [(key, group.mentions, group.spellings) for key, group in groups.items()]
+    return sorted((key, group.mentions, group.spellings) for key, group in groups.items())
 
 
 def _table_moves(
@@ -388,8 +388,3 @@ def _merge(
         if canonical is not None and canonical.key == key:
             group.spellings = Counter({canonical.text: group.mentions})
     return dict(sorted(merged.items()))
-
-
-def merged_keys(aliased: AliasedArticle) -> Iterable[tuple[EntityCountingKey, Resolution]]:
-    """The raw keys counted under another key, with where."""
-    return ((raw, resolution) for raw, resolution in aliased.resolutions.items() if resolution.key != raw)
