@@ -112,10 +112,6 @@ class AliasTable:
     def lookup(self, key: EntityCountingKey) -> Canonical | None:
         return self.entries.get(key)
 
-    @property
-    def canonicals(self) -> frozenset[EntityCountingKey]:
-        return frozenset(canonical.key for canonical in self.entries.values())
-
 
 def parse_alias_file(text: str, source: str) -> AliasFile:
     """Parse a table file: UTF-8 text, a ``# version: N`` line before the first entry, then one entry a line,
@@ -124,8 +120,8 @@ def parse_alias_file(text: str, source: str) -> AliasFile:
     version: int | None = None
     entries: list[AliasEntry] = []
     seen: dict[EntityCountingKey, AliasEntry] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        where = f"{source}:{number}"
+    for number, raw_line in enumerate(text.split("\n"), start=1):
+        where, line = f"{source}:{number}", raw_line.removesuffix("\r")
         if line.lstrip().startswith("#"):
             if version is None and (match := _VERSION_LINE.fullmatch(line.strip())):
                 version = _version(match.group(1), where)
@@ -226,7 +222,7 @@ def _read_text(path: Path) -> str:
             f"ALIASES_FILE={path}: cannot be read ({error.strerror}): fix the path or unset it"
         ) from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise AliasFileError(f"{path}:{line}: not UTF-8 text: save the file as UTF-8") from None

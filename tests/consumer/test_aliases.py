@@ -194,6 +194,12 @@ def test_more_surfaces_of_a_shipped_canonical_spelled_its_way_are_fine() -> None
     assert table.version.startswith("1+user4:")
 
 
+def test_a_file_saved_with_a_byte_order_mark_and_windows_line_ends_is_read(tmp_path: Path) -> None:
+    table = with_user_table("\ufeff# version: 5\r\nDems\tNORP\tDemocrats\tNORP\r\n", tmp_path)
+    assert table.lookup(("dems", "NORP")) == Canonical(("democrats", "NORP"), "Democrats")
+    assert table.version.startswith("1+user5:")
+
+
 def test_a_user_file_that_cannot_be_read_says_which_and_where(tmp_path: Path) -> None:
     with pytest.raises(AliasFileError, match=r"ALIASES_FILE=.*missing.tsv: cannot be read \(No such file"):
         load_alias_table(tmp_path / "missing.tsv")
