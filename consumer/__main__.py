@@ -4,9 +4,10 @@ import sys
 
 from pydantic import ValidationError
 
+from consumer.exit import exit_after_stop
 from consumer.logs import configure_logging
 from consumer.settings import ConsumerSettings
-from consumer.supervisor import Supervisor, exit_after_stop
+from consumer.supervisor import Supervisor
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ and a one-line meaning.
 
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -91,7 +90,8 @@ class ConsumerSettings(CommonSettings):
     )
     final_flush_timeout: Duration = Field(
         timedelta(seconds=30),
-        description="How long a revoked partition's or a stopping worker's last flush retries before giving up.",
+        description="Time budget of one rebalance callback, of one consume cycle's flushes and of the last flush at "
+        "stop: every sink call and wait inside it is bounded by what is left (at most MAX_POLL_INTERVAL / 3).",
     )
     restart_backoff_initial: Duration = Field(
         timedelta(seconds=1), description="First wait before the supervisor restarts a worker that died."
@@ -111,11 +111,6 @@ class ConsumerSettings(CommonSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Serve Prometheus metrics, worker i on port METRICS_PORT+i (default off)."
     )
-    crash_after_sink_write: Path | None = Field(
-        None,
-        description="Test-only fault injection: if this file exists, the first worker to write the sink deletes "
-        "it and dies (exit 137) before committing to Kafka.",
-    )
 
     @field_validator("excluded_labels", mode="before")
     @classmethod
@@ -126,10 +121,11 @@ class ConsumerSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ConsumerSettings":
-        if self.final_flush_timeout >= self.max_poll_interval:
+        if self.final_flush_timeout * 3 > self.max_poll_interval:
             raise ValueError(
-                "FINAL_FLUSH_TIMEOUT must be shorter than MAX_POLL_INTERVAL, or a revoke that waits for the "
-                "sink would make Kafka drop the worker from the group"
+                "FINAL_FLUSH_TIMEOUT must be at most a third of MAX_POLL_INTERVAL: a consume cycle's flushes and a "
+                "rebalance callback may both spend it between two consume calls, and Kafka drops a worker from "
+                "the group when that gap passes MAX_POLL_INTERVAL"
             )
         if self.group_instance_prefix and self.kafka_group_protocol is GroupProtocol.CONSUMER:
             raise ValueError(

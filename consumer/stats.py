@@ -24,6 +24,8 @@ class WorkerStats:
     flush_seconds_max: float = 0.0
     fenced: int = 0
     sink_failures: int = 0
+    offset_gaps: int = 0
+    """First messages after a positioning that were not at the stored offset (records lost or log reset)."""
 
     def flushed(self, seconds: float) -> None:
         self.flushes += 1
@@ -42,6 +44,7 @@ class WorkerStats:
             flush_ms_max=round(1000 * self.flush_seconds_max),
             fenced=self.fenced,
             sink_failures=self.sink_failures,
+            offset_gaps=self.offset_gaps,
         )
 
 
@@ -60,6 +63,11 @@ class _StatsCollector:
             ("newscounts_duplicates_skipped", "Articles skipped as recently counted ids.", stats.duplicates),
             ("newscounts_flushes_fenced", "Flushes refused because another worker owns the partition.", stats.fenced),
             ("newscounts_sink_failures", "Sink writes or reads that failed and were retried.", stats.sink_failures),
+            (
+                "newscounts_offset_gaps",
+                "First messages after a positioning not at the stored offset.",
+                stats.offset_gaps,
+            ),
         ):
             family = CounterMetricFamily(name, help_text, labels=["worker"])
             family.add_metric(self._labels, value)

@@ -7,7 +7,6 @@ Exit code: 0 after a requested stop in which every worker exited 0; 1 when a wor
 
 import logging
 import signal
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from consumer.backoff import Backoff
 from consumer.logs import event
 from consumer.settings import ConsumerSettings
 
@@ -40,6 +40,9 @@ class Supervisor:
         self._settings = settings
         self._context = get_context("spawn")
         self._slots = [_Slot(index) for index in range(settings.consumer_processes)]
+        self._restart_backoff = Backoff(
+            settings.restart_backoff_initial.total_seconds(), settings.restart_backoff_max.total_seconds()
+        )
         self._stopping = False
 
     def run(self) -> int:
@@ -103,10 +106,7 @@ class Supervisor:
                     )
                 )
                 return slot.index
-            delay = min(
-                settings.restart_backoff_initial.total_seconds() * 2 ** (len(slot.deaths) - 1),
-                settings.restart_backoff_max.total_seconds(),
-            )
+            delay = self._restart_backoff.delay(len(slot.deaths))
             slot.restart_at = now + delay
             log.warning(
                 event(
@@ -145,18 +145,6 @@ class Supervisor:
             log.info(event("worker_stopped", worker=slot.index, pid=slot.process.pid, exit_code=code))
         log.info(event("stopped", clean=clean))
         return 0 if clean else 1
-
-
-def exit_after_stop(code: int) -> None:
-    """Exit with ``code`` once this process has stopped, ignoring stop signals from here on.
-
-    Ctrl-C and process managers signal every process of the group, and the supervisor forwards SIGTERM too, so
-    a second stop signal can reach a process that has already stopped. While Python exits it puts the default
-    handlers back, and that signal would kill the process: exit code -15 instead of 0 after a clean stop.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
 
 
 def _worker_main(settings: ConsumerSettings, index: int) -> None:

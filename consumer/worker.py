@@ -21,12 +21,14 @@ from common.sinks.factory import open_sink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
+from consumer.exit import exit_after_stop
 from consumer.logs import configure_logging, event
 from consumer.nlp import entities_per_text, load_ner
+from consumer.pauses import Pauses
+from consumer.pending import PendingPartition
 from consumer.settings import ConsumerSettings, GroupProtocol
 from consumer.stats import WorkerStats, serve_metrics
-from consumer.supervisor import exit_after_stop
-from consumer.windows import event_time, window_start
+from consumer.windows import EventTimeOutOfRange, event_time, window_start
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +84,17 @@ class _StopRequest:
 
 
 @dataclass
-class _Parsed:
+class _Admitted:
+    """A consumed message taken for counting under its partition's epoch, parsed (or why it is not an
+    article), with its window once its event time is known."""
+
     message: Message
-    article: Article | None
-    error: str | None
+    partition: int
+    offset: int
+    epoch: int
+    article: Article | None = None
+    window: int | None = None
+    error: str | None = None
 
 
 class Worker:
@@ -125,7 +134,7 @@ class Worker:
             messages = self._consumer.consume(settings.consume_batch_size, 0) or self._wait_for_message()
             if messages:
                 self.process(messages, stop)
-            self._checkpointer.flush_due()
+            self._checkpointer.flush_due(self._checkpointer.budget())
             if time.monotonic() >= next_stats:
                 log.info(self._stats.summary())
                 next_stats += stats_every
@@ -143,54 +152,42 @@ class Worker:
         return self._consumer.consume(1, wait)
 
     def process(self, messages: list[Message], stop: _StopRequest) -> None:
-        """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending.
+        """Count one batch: admit, parse, run NER over the valid articles, add to pending in offset order.
 
         NER runs lazily, article by article, so a stop request ends the batch after the current article:
         what was not processed is not in the pending offsets, and the next owner takes it from the sink's.
+        Any record that cannot be turned into counts, for whatever reason, is dead-lettered: one record never
+        stops the worker.
         """
         started = time.monotonic()
-        self._checkpointer.begin_batch()
-        batch = [self._parse(message) for message in messages if self._wanted(message)]
-        valid = [parsed.article.content for parsed in batch if parsed.article is not None]
+        batch = [admitted for message in messages if (admitted := self._admit(message)) is not None]
+        for admitted in batch:
+            self._prepare(admitted)
+        valid = [admitted.article.content for admitted in batch if admitted.article is not None]
         found_per_article = entities_per_text(
             self._nlp, valid, batch_size=self._settings.ner_batch_size, chunk_chars=self._settings.ner_chunk_chars
         )
-        for parsed in batch:
+        for admitted in batch:
             if stop.requested:
                 break
-            message = parsed.message
-            partition, offset = message.partition(), message.offset()
-            assert partition is not None and offset is not None  # set on every consumed message
-            found = next(found_per_article) if parsed.article is not None else None
-            pending = self._checkpointer.pending_for(partition, offset)
+            found = next(found_per_article) if admitted.article is not None else None
+            pending = self._checkpointer.pending_for(admitted.partition, admitted.epoch)
             if pending is None:
                 continue
-            if parsed.article is None or found is None:  # not an article: only its offset moves on
-                self._dead_letters.send(dead_letter(message, parsed.error or "invalid"))
-                pending.skip(offset)
-                self._stats.dead_letters += 1
-                log.warning(event("dead_lettered", partition, offset=offset, error=parsed.error))
-                continue
-            article_id = parsed.article.article_id
-            if pending.seen(article_id):  # the same article again (a client retry): counted once
-                pending.skip(offset)
-                self._stats.duplicates += 1
-                log.info(event("duplicate_skipped", partition, offset=offset, article_id=article_id))
-                continue
-            moment = event_time(parsed.article, _timestamp_ms(message))
-            entities = article_entities(found, self._excluded)
-            window = window_start(moment, self._window_seconds)
-            pending.add_article(offset, parsed.article.publication, window, entities, article_id=article_id)
-            self._stats.articles += 1
-            self._checkpointer.flush_due()
+            try:
+                self._count(admitted, found, pending)
+            except Exception as error:  # a record no rule foresaw: never let it stop the worker
+                log.exception(event("record_failed", admitted.partition, offset=admitted.offset))
+                self._dead_letter(admitted, f"cannot be counted: {type(error).__name__}: {error}", pending)
+            self._checkpointer.flush_due(self._checkpointer.budget())
         seconds = time.monotonic() - started
         if seconds > self._settings.max_poll_interval.total_seconds() / 2:
             log.warning(
                 event("slow_batch", seconds=round(seconds), messages=len(messages), action="lower CONSUME_BATCH_SIZE")
             )
 
-    def _wanted(self, message: Message) -> bool:
-        """Skip error events (logged; fatal ones stop the worker) and messages already counted."""
+    def _admit(self, message: Message) -> _Admitted | None:
+        """Skip error events (logged; fatal ones stop the worker) and messages the checkpointer does not take."""
         error = message.error()
         if error is not None:
             if error.fatal() or error.code() == KafkaError._FATAL:  # the consumer is unusable: restart
@@ -198,17 +195,50 @@ class Worker:
             log.warning(event("kafka_error", message.partition(), error=error.str(), code=error.name()))
             if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 log.error(event("topic_missing", topic=self._settings.kafka_topic, action="create the topic"))
-            return False
+            return None
         partition, offset = message.partition(), message.offset()
         if partition is None or offset is None:
-            return False
-        return self._checkpointer.pending_for(partition, offset) is not None
+            return None
+        epoch = self._checkpointer.admit(partition, offset)
+        return None if epoch is None else _Admitted(message, partition, offset, epoch)
 
-    def _parse(self, message: Message) -> _Parsed:
+    def _prepare(self, admitted: _Admitted) -> None:
+        """Parse the message and place the article in its window; any failure becomes its dead-letter reason."""
         try:
-            return _Parsed(message, parse_article(message.value(), self._settings.max_article_bytes), None)
-        except InvalidArticle as error:
-            return _Parsed(message, None, error.reason)
+            admitted.error = self._checkpointer.dead_letter_reason(admitted.partition, admitted.offset)
+            if admitted.error is not None:
+                return
+            article = parse_article(admitted.message.value(), self._settings.max_article_bytes)
+            moment = event_time(article, _timestamp_ms(admitted.message))
+            admitted.article, admitted.window = article, window_start(moment, self._window_seconds)
+        except (InvalidArticle, EventTimeOutOfRange) as error:
+            admitted.error = error.reason if isinstance(error, InvalidArticle) else str(error)
+        except Exception as error:  # a record no rule foresaw: never let it stop the worker
+            log.exception(event("record_failed", admitted.partition, offset=admitted.offset))
+            admitted.error = f"cannot be parsed: {type(error).__name__}: {error}"
+
+    def _count(self, admitted: _Admitted, found: list[tuple[str, str]] | None, pending: PendingPartition) -> None:
+        article = admitted.article
+        if article is None or found is None or admitted.window is None:
+            self._dead_letter(admitted, admitted.error or "invalid", pending)
+            return
+        if pending.seen(article.publication, article.article_id):  # the same article again (a retry): once
+            pending.skip(admitted.offset)
+            self._stats.duplicates += 1
+            log.info(
+                event("duplicate_skipped", admitted.partition, offset=admitted.offset, article_id=article.article_id)
+            )
+            return
+        entities = article_entities(found, self._excluded)
+        pending.add_article(admitted.offset, article.publication, admitted.window, entities, article.article_id)
+        self._stats.articles += 1
+
+    def _dead_letter(self, admitted: _Admitted, reason: str, pending: PendingPartition) -> None:
+        """Not countable: send it to the dead-letter topic; only its offset moves on."""
+        self._dead_letters.send(dead_letter(admitted.message, reason))
+        pending.skip(admitted.offset)
+        self._stats.dead_letters += 1
+        log.warning(event("dead_lettered", admitted.partition, offset=admitted.offset, error=reason))
 
 
 def _timestamp_ms(message: Message) -> int | None:
@@ -256,7 +286,7 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
         checkpointer.on_commit(error, offsets)
 
     consumer = Consumer({**consumer_config(settings, index), "on_commit": on_commit})
-    checkpointer = Checkpointer(consumer, sink, dead_letters, settings, stats)
+    checkpointer = Checkpointer(consumer, sink, dead_letters, Pauses(consumer, settings.kafka_topic), settings, stats)
     log.info(event("ready", seconds=round(time.monotonic() - started, 1), model=settings.ner_model))
     try:
         Worker(settings, index, nlp, consumer, checkpointer, dead_letters, stats).run(stop)

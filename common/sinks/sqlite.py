@@ -212,11 +212,13 @@ class SqliteSink(Sink):
             raise
 
     @contextmanager
-    def _guarded(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _guarded(self, what: str, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
         """Serialize calls on this instance; a busy or unreachable file is SinkUnavailable, anything else
-        (a corrupt file, not a database) SinkError."""
+        (a corrupt file, not a database) SinkError. ``timeout`` bounds the wait for another writer's lock."""
         with self._lock:
             try:
+                busy_ms = BUSY_TIMEOUT_MS if timeout is None else min(BUSY_TIMEOUT_MS, max(1, int(timeout * 1000)))
+                self._connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 yield self._connection
             except sqlite3.Error as error:
                 if getattr(error, "sqlite_errorcode", 0) & 0xFF in _TRANSIENT_CODES:
@@ -225,18 +227,18 @@ class SqliteSink(Sink):
 
     # --- the write side ---
 
-    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
-        with self._guarded("read an offset") as connection:
+    def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
+        with self._guarded("read an offset", timeout) as connection:
             row = connection.execute(
                 "SELECT next_offset, version, recent_ids FROM offsets WHERE offset_key = ?",
                 (offset_key(group_id, topic, partition),),
             ).fetchone()
         return OffsetLease(None, None) if row is None else OffsetLease(row[0], row[1], tuple(json.loads(row[2])))
 
-    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+    def write(self, flush: PartitionFlush, lease: OffsetLease, *, timeout: float | None = None) -> OffsetLease:
         key = offset_key(flush.group_id, flush.topic, flush.partition)
         now = datetime.now(UTC).isoformat()
-        with self._guarded("write a flush") as connection, self._transaction("BEGIN IMMEDIATE"):
+        with self._guarded("write a flush", timeout) as connection, self._transaction("BEGIN IMMEDIATE"):
             row = connection.execute("SELECT version FROM offsets WHERE offset_key = ?", (key,)).fetchone()
             stored = None if row is None else row[0]
             if stored != lease.version:

@@ -45,6 +45,7 @@ from tests.consumer.support import (
     article_records,
     assert_counts_equal,
     consumer_group,
+    crash_after_sink_write,
     end_offsets,
     group_env,
     merge_ends,
@@ -122,7 +123,7 @@ def test_kill_9_of_random_workers_five_times_during_a_1000_article_run(
     kafka_bootstrap: str, topic: str, firestore: SinkUnderTest, sample_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """4 workers on Firestore; the first flush dies between the sink write and the Kafka commit
-    (CRASH_AFTER_SINK_WRITE), then a random flushing worker gets SIGKILL at 15%, 30%, 45%, 60% and 75%."""
+    (tests/fault_injection), then a random flushing worker gets SIGKILL at 15%, 30%, 45%, 60% and 75%."""
     env, sink = firestore
     articles = sample_articles[:1000]
     expected = expected_for(articles, DAY)
@@ -132,8 +133,10 @@ def test_kill_9_of_random_workers_five_times_during_a_1000_article_run(
     group = f"g-{topic}"
     choose = seeded_random("kill-9")
     kills: list[dict[str, Any]] = []
-    settings: dict[str, str | int] = {"consumer_processes": 4, "crash_after_sink_write": str(crash_file)}
-    with consumer_group(chaos_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+    settings: dict[str, str | int] = {"consumer_processes": 4}
+    with consumer_group(
+        crash_after_sink_write(chaos_env(kafka_bootstrap, topic, group, env, **settings), crash_file)
+    ) as run:
         crashed = run.wait_for_event("injected_crash", timeout=300)[0]
         for share in (0.15, 0.30, 0.45, 0.60, 0.75):
             wait_for_progress(run, sink, group, topic, ends, share, timeout=900)

@@ -171,6 +171,17 @@ def consumer_group(env: dict[str, str]) -> Iterator[ConsumerGroupRun]:
         run.kill()
 
 
+FAULT_INJECTION = REPO / "tests" / "fault_injection"
+"""A folder whose ``sitecustomize`` wraps the consumer's sink in every process started with it on PYTHONPATH."""
+CRASH_FILE_VARIABLE = "NEWSCOUNTS_TEST_CRASH_FILE"
+
+
+def crash_after_sink_write(env: dict[str, str], crash_file: Path) -> dict[str, str]:
+    """``env`` with test-only fault injection (tests/fault_injection): while ``crash_file`` exists, the first
+    worker to complete a sink write deletes it, logs ``event=injected_crash`` and exits 137 before it commits."""
+    return {**env, "PYTHONPATH": str(FAULT_INJECTION), CRASH_FILE_VARIABLE: str(crash_file)}
+
+
 def group_env(
     bootstrap: str,
     topic: str,
@@ -179,7 +190,7 @@ def group_env(
     **settings: str | int,
 ) -> dict[str, str]:
     """The environment of ``python -m consumer`` for a test: quick flushes, quick failover, DLQ per topic."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRASH_AFTER")}
+    env = {key: value for key, value in os.environ.items() if key not in (CRASH_FILE_VARIABLE, "PYTHONPATH")}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         KAFKA_TOPIC=topic,

@@ -27,6 +27,7 @@ from tests.consumer.support import (
     article_records,
     assert_counts_equal,
     consumer_group,
+    crash_after_sink_write,
     expected_counts,
     group_env,
     merge_ends,
@@ -128,12 +129,10 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
     crash_file = tmp_path / "crash-after-sink-write"
     crash_file.touch()
     group = f"g-{topic}"
-    settings: dict[str, str | int] = {
-        "consumer_processes": 3,
-        "crash_after_sink_write": str(crash_file),
-        "max_pending_entities": 300,
-    }
-    with consumer_group(group_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+    settings: dict[str, str | int] = {"consumer_processes": 3, "max_pending_entities": 300}
+    with consumer_group(
+        crash_after_sink_write(group_env(kafka_bootstrap, topic, group, env, **settings), crash_file)
+    ) as run:
         crashed = run.wait_for_event("injected_crash")[0]["worker"]
         assert not crash_file.exists()
         poll_until(lambda: any(f["worker"] != crashed for f in run.events("flushed")), 120, "a flush by another worker")

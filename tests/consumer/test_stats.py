@@ -19,7 +19,7 @@ def test_summary_and_prometheus_agree() -> None:
     stats.flushed(0.020)
     assert stats.summary() == (
         "event=stats articles=12 dead_letters=2 duplicates=4 flushes=2 flush_ms_mean=30 flush_ms_max=40 fenced=1 "
-        "sink_failures=3"
+        "sink_failures=3 offset_gaps=0"
     )
     port = free_port()
     serve_metrics(stats, worker=3, port=port)
