@@ -192,6 +192,11 @@ class Checkpointer:
             return None
         return state.pending
 
+    def epoch(self, partition: int) -> int | None:
+        """The partition's current epoch while it counts (None: not ours, or not counting)."""
+        state = self._partitions.get(partition)
+        return state.epoch if state is not None and state.counting else None
+
     def dead_letter_reason(self, partition: int, offset: int) -> str | None:
         """Why the message at ``offset`` must be dead-lettered instead of counted (a flush of it alone was too
         large for the sink), or None."""

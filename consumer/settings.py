@@ -4,8 +4,11 @@ Each setting is declared once here: its default, its environment variable (the f
 and a one-line meaning.
 """
 
+import math
+import os
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +18,19 @@ from common.durations import Duration
 from common.settings import CommonSettings
 
 DEFAULT_EXCLUDED_LABELS = frozenset({"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"})
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota (a container's
+    CPU limit) when there is one, and at least 1."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
 class GroupProtocol(StrEnum):
@@ -54,8 +70,15 @@ class ConsumerSettings(CommonSettings):
     consume_batch_size: int = Field(
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )
+    ner_processes: int = Field(
+        default_factory=available_cores,
+        ge=1,
+        description="NER processes shared by all workers (default: the cores available, cgroup CPU limit included).",
+    )
     ner_batch_size: int = Field(
-        1, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it, speed does not)."
+        1,
+        ge=1,
+        description="Pieces an NER process reads in one spaCy `nlp.pipe` call (memory grows with it, speed hardly).",
     )
     ner_chunk_chars: int = Field(
         10_000,
@@ -109,7 +132,11 @@ class ConsumerSettings(CommonSettings):
         timedelta(seconds=60), description="How often each worker logs its counters (articles, flushes, ...)."
     )
     metrics_port: int | None = Field(
-        None, ge=1, le=65535, description="Serve Prometheus metrics, worker i on port METRICS_PORT+i (default off)."
+        None,
+        ge=1,
+        le=65535,
+        description="Serve the group's Prometheus metrics on this port (one endpoint: every worker's series, "
+        "label `worker`; default off).",
     )
 
     @field_validator("excluded_labels", mode="before")

@@ -163,7 +163,7 @@ class Harness:
         self.kafka = FakeKafka(sink)
         self.dead_letters = FakeDeadLetters()
         self.clock = Clock()
-        self.stats = WorkerStats()
+        self.stats = WorkerStats(0)
         config = ConsumerSettings(
             kafka_topic=TOPIC,
             kafka_group_id=GROUP,
