@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from common.article import InvalidArticle, parse_article
+from common.kafka_client import security_config
 from common.sinks.factory import open_sink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
@@ -60,6 +61,7 @@ BUSY_REQUESTS_PER_PROCESS = 2 * IN_FLIGHT_PER_PROCESS
 def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
     """librdkafka settings of worker ``worker``: manual commits only, and the chosen rebalance protocol."""
     config: dict[str, Any] = {
+        **security_config(settings),
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": settings.kafka_group_id,
         "client.id": f"newscounts-consumer-{worker}",
@@ -305,7 +307,10 @@ def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     sink = open_sink(settings)
     stats = WorkerStats(index)
     dead_letters = DeadLetters.connect(
-        settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, f"newscounts-dead-letters-{index}"
+        settings.kafka_bootstrap_servers,
+        settings.kafka_dlq_topic,
+        f"newscounts-dead-letters-{index}",
+        security_config(settings),
     )
     ner = NerClient(ner_folder, settings.ner_processes)
     checkpointer: Checkpointer  # created with the consumer, which reports commit results to it
