@@ -31,6 +31,10 @@ class _Counted:
     def __set_name__(self, owner: type, name: str) -> None:
         self._attribute = f"_{name}"
 
+    def start(self, worker: int) -> None:
+        """Make the worker's series exist at 0, so a scrape shows every counter from the start."""
+        self._metric.labels(str(worker))
+
     def __get__(self, stats: "WorkerStats | None", owner: type | None = None) -> Any:
         if stats is None:
             return self
@@ -66,6 +70,9 @@ class WorkerStats:
 
     def __init__(self, worker: int) -> None:
         self.worker = worker
+        for counted in vars(WorkerStats).values():
+            if isinstance(counted, _Counted):
+                counted.start(worker)
         self.flushes = 0
         self.flush_seconds = 0.0
         """Total time of the successful sink writes, for the mean flush latency."""

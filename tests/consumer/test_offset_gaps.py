@@ -47,12 +47,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAY = 86_400
 
-GROUP_METRICS_ENDPOINT = False
-"""SWITCH ON (True) once the consumer serves one Prometheus endpoint per group on METRICS_PORT, with a
-``worker`` label (issue 14): then each test also checks that ``newscounts_offset_gaps`` (summed over workers)
-equals the number of gaps. Until then only the log line is checked."""
-
-
 @pytest.fixture
 def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
     with sink_under_test("sqlite", tmp_path) as sink:
@@ -76,16 +70,16 @@ def produce_to(bootstrap: str, topic: str, records: list[RawRecord]) -> None:
 
 def count_until(
     bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], ends: dict[int, int]
-) -> tuple[ConsumerGroupRun, float | None]:
-    """Run one worker until the sink's offsets are ``ends``, then stop it; its log, and the gaps its metrics
-    endpoint counted (None until :data:`GROUP_METRICS_ENDPOINT` is switched on)."""
+) -> tuple[ConsumerGroupRun, float]:
+    """Run one worker until the sink's offsets are ``ends``, then stop it; its log, and the gaps the group's
+    metrics endpoint counted."""
     env, store = sink
     group = f"g-{topic}"
     port = free_port()
     settings: dict[str, str | int] = {"consumer_processes": 1, "metrics_port": port}
     with consumer_group(group_env(bootstrap, topic, group, env, **settings)) as run:
         wait_until_flushed(store, group, topic, ends, run, timeout=120, stall=45)
-        gaps = offset_gaps_counted(port) if GROUP_METRICS_ENDPOINT else None
+        gaps = offset_gaps_counted(port)
         assert run.stop() == 0, run.log_tail()
     assert not run.events("worker_died"), run.log_tail()
     return run, gaps
@@ -111,9 +105,9 @@ def gap_lines(run: ConsumerGroupRun) -> list[dict[str, str]]:
     return found
 
 
-def check_gaps(counted: tuple[ConsumerGroupRun, float | None], expected: dict[int, tuple[int, int]]) -> None:
+def check_gaps(counted: tuple[ConsumerGroupRun, float], expected: dict[int, tuple[int, int]]) -> None:
     """One ERROR line per partition in ``expected`` (partition -> (stored offset, first offset)), no other, and
-    as many gaps counted by the metric (when switched on)."""
+    as many gaps counted by the metric."""
     run, gaps = counted
     found = {
         int(fields["partition"]): (fields["level"], int(fields["stored_offset"]), int(fields["first_offset"]))
@@ -121,8 +115,7 @@ def check_gaps(counted: tuple[ConsumerGroupRun, float | None], expected: dict[in
     }
     assert len(gap_lines(run)) == len(found), gap_lines(run)
     assert found == {p: ("ERROR", stored, first) for p, (stored, first) in expected.items()}, run.log_tail()
-    if GROUP_METRICS_ENDPOINT:
-        assert gaps == len(expected)
+    assert gaps == len(expected)
 
 
 def test_records_deleted_before_they_were_counted_are_a_logged_forward_gap(
