@@ -47,6 +47,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAY = 86_400
 
+
 @pytest.fixture
 def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
     with sink_under_test("sqlite", tmp_path) as sink:
