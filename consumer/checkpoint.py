@@ -139,7 +139,7 @@ class Checkpointer:
             log.info(event("assigned", assigned.partition, next_offset=_describe(state)))
         self._consumer.incremental_assign([self._position(state) for state in states])
         for state in states:
-            self._pauses.set(state.partition, PauseReason.SINK, state.paused)
+            self._pauses.assigned(state.partition, {PauseReason.SINK} if state.paused else set())
 
     def on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         deadline = self.budget()

@@ -20,11 +20,16 @@ partition's consume position was reset (the lease read, a rewind): messages cons
 are stale and must not be counted.
 """
 
+import itertools
 from enum import Enum
 
 from common.sinks.base import OffsetLease
 from consumer.backoff import Backoff
 from consumer.pending import PendingPartition
+
+_EPOCHS = itertools.count(1)
+"""Epochs are unique in the process: a partition assigned again never reuses the epoch of an earlier
+assignment, so a message taken then can never pass for one taken now."""
 
 
 class Phase(Enum):
@@ -156,7 +161,7 @@ class PartitionState:
     def _start_at(self, lease: OffsetLease, now: float) -> None:
         self.lease, self.failures, self.last_flush = lease, 0, now
         self.pending = self._pending_after(lease)
-        self.epoch += 1
+        self.epoch = next(_EPOCHS)
         self.position, self.consumed_any = lease.next_offset, False
 
     def _pending_after(self, lease: OffsetLease) -> PendingPartition:

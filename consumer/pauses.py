@@ -5,6 +5,7 @@ the sink fails; the worker while its NER requests are at their bound), and librd
 partition: this class keeps the reasons and calls ``pause``/``resume`` only when the union changes.
 """
 
+from collections.abc import Collection
 from enum import Enum
 
 from confluent_kafka import Consumer, TopicPartition
@@ -37,6 +38,16 @@ class Pauses:
                 self._consumer.pause(position)
             else:
                 self._consumer.resume(position)
+
+    def assigned(self, partition: int, reasons: Collection[PauseReason]) -> None:
+        """A partition was (re)assigned: its reasons start as ``reasons``, and librdkafka is told either way
+        (it may still hold the pause flag of an earlier assignment of the same partition)."""
+        self._reasons[partition] = set(reasons)
+        position = [TopicPartition(self._topic, partition)]
+        if reasons:
+            self._consumer.pause(position)
+        else:
+            self._consumer.resume(position)
 
     def paused(self, partition: int) -> bool:
         return bool(self._reasons.get(partition))

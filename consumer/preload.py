@@ -9,6 +9,7 @@ never imports spaCy: the fork server imports :mod:`consumer.fork_server_preload`
 
 import gc
 import logging
+import signal
 from typing import TYPE_CHECKING
 
 from common.settings import SinkKind
@@ -24,9 +25,14 @@ _pipelines: dict[str, "Language"] = {}
 
 
 def load_everything() -> None:
-    """Load the NER pipeline and import what every worker uses, then freeze the heap for the children."""
+    """Load the NER pipeline and import what every worker uses, then freeze the heap for the children.
+
+    The fork server ignores SIGTERM (it already ignores SIGINT): a stop signal sent to the whole process group
+    must reach the children, not end the server that reports their exit codes to the supervisor; it exits
+    by itself when the supervisor is gone."""
     from consumer.nlp import load_ner
 
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = ConsumerSettings()
     configure_logging(settings.log_level, process="fork-server")
     try:

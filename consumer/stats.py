@@ -84,20 +84,21 @@ class WorkerStats:
         self.flush_seconds_max = max(self.flush_seconds_max, seconds)
         _FLUSH_SECONDS.labels(str(self.worker)).observe(seconds)
 
-    def summary(self) -> str:
+    def summary(self, **now: object) -> str:
+        """The counters, and ``now``: what the worker holds at this moment (e.g. messages waiting for NER)."""
         mean_ms = round(1000 * self.flush_seconds / self.flushes) if self.flushes else 0
-        return event(
-            "stats",
-            articles=self.articles,
-            dead_letters=self.dead_letters,
-            duplicates=self.duplicates,
-            flushes=self.flushes,
-            flush_ms_mean=mean_ms,
-            flush_ms_max=round(1000 * self.flush_seconds_max),
-            fenced=self.fenced,
-            sink_failures=self.sink_failures,
-            offset_gaps=self.offset_gaps,
-        )
+        fields: dict[str, object] = {
+            "articles": self.articles,
+            "dead_letters": self.dead_letters,
+            "duplicates": self.duplicates,
+            "flushes": self.flushes,
+            "flush_ms_mean": mean_ms,
+            "flush_ms_max": round(1000 * self.flush_seconds_max),
+            "fenced": self.fenced,
+            "sink_failures": self.sink_failures,
+            "offset_gaps": self.offset_gaps,
+        }
+        return event("stats", None, **fields, **now)
 
 
 class GroupMetrics:

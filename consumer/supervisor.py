@@ -29,6 +29,10 @@ from consumer.stats import GroupMetrics
 
 log = logging.getLogger(__name__)
 
+STOP_SIGNAL_REPEAT_SECONDS = 5.0
+"""A child that has not exited this long after SIGTERM gets it again (a stopping child ignores repeats; one
+that was just forked may have received the first before it set its handler)."""
+
 PRELOAD = ["consumer.fork_server_preload"]
 """What the fork server imports before it forks any child (see consumer/preload.py)."""
 
@@ -174,10 +178,14 @@ class Supervisor:
         clean = True
         for kind in ("worker", "ner"):
             slots = [slot for slot in self._slots if slot.kind == kind and slot.process is not None]
-            for slot in slots:
-                assert slot.process is not None
-                if slot.process.is_alive():
-                    slot.process.terminate()  # SIGTERM: a worker flushes, commits and exits 0
+            processes = [slot.process for slot in slots if slot.process is not None]
+            signalled_at = -STOP_SIGNAL_REPEAT_SECONDS
+            while alive := [process for process in processes if process.is_alive()]:
+                if time.monotonic() - signalled_at >= STOP_SIGNAL_REPEAT_SECONDS:
+                    for process in alive:
+                        process.terminate()  # SIGTERM: a worker flushes, commits and exits 0
+                    signalled_at = time.monotonic()
+                wait([process.sentinel for process in alive], timeout=1.0)
             for slot in slots:
                 assert slot.process is not None
                 slot.process.join()
@@ -190,6 +198,7 @@ class Supervisor:
 
 def _worker_main(settings: ConsumerSettings, index: int, ner_folder: Path) -> None:
     """Runs in a worker process; imported there only (the fork server preloaded it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the fork server ignores it; the worker sets its own
     from consumer import worker
 
     worker.main(settings, index, ner_folder)
@@ -197,6 +206,7 @@ def _worker_main(settings: ConsumerSettings, index: int, ner_folder: Path) -> No
 
 def _ner_main(settings: ConsumerSettings, index: int, ner_folder: Path) -> None:
     """Runs in an NER process; imported there only (the fork server preloaded it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from consumer import ner_server
 
     ner_server.main(settings, index, ner_folder)

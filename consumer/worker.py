@@ -144,13 +144,18 @@ class Worker:
         while not stop.requested:
             self.turn()
             if time.monotonic() >= next_stats:
-                log.info(self._stats.summary())
+                log.info(self._summary())
                 next_stats += stats_every
         dropped = self._in_flight.messages
         self._in_flight.clear()
         if dropped:
             log.info(event("stopping", waiting_for_ner=dropped, action="not counted here: the next owner reads them"))
         self._checkpointer.flush_all()
+
+    def _summary(self) -> str:
+        return self._stats.summary(
+            waiting_for_ner=self._in_flight.messages, ner_requests=self._ner.outstanding, busy=self._busy
+        )
 
     def turn(self) -> None:
         """Take what Kafka has, collect NER results, count what is ready in order, flush what is due."""

@@ -46,6 +46,16 @@ _TRANSIENT_CODES = {
 }
 """Primary result codes that mean "the file is busy or unreachable right now", not a bug."""
 
+_BUSY_TIMEOUTS = (
+    (30.0, "PRAGMA busy_timeout = 30000"),
+    (10.0, "PRAGMA busy_timeout = 10000"),
+    (3.0, "PRAGMA busy_timeout = 3000"),
+    (1.0, "PRAGMA busy_timeout = 1000"),
+    (0.0, "PRAGMA busy_timeout = 100"),
+)
+"""How long a call waits for another process's write lock, for a caller's time budget (constant statements:
+no SQL is built at run time); the longest that fits the budget, at most :data:`BUSY_TIMEOUT_MS`."""
+
 _FAR_PAST = -(2**62)
 _FAR_FUTURE = 2**62
 
@@ -217,8 +227,8 @@ class SqliteSink(Sink):
         (a corrupt file, not a database) SinkError. ``timeout`` bounds the wait for another writer's lock."""
         with self._lock:
             try:
-                busy_ms = BUSY_TIMEOUT_MS if timeout is None else min(BUSY_TIMEOUT_MS, max(1, int(timeout * 1000)))
-                self._connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                busy_timeout = _busy_timeout_statement(timeout)
+                self._connection.execute(busy_timeout)
                 yield self._connection
             except sqlite3.Error as error:
                 if getattr(error, "sqlite_errorcode", 0) & 0xFF in _TRANSIENT_CODES:
@@ -371,6 +381,11 @@ class SqliteSink(Sink):
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _busy_timeout_statement(timeout: float | None) -> str:
+    seconds = BUSY_TIMEOUT_MS / 1000 if timeout is None else timeout
+    return next(statement for bound, statement in _BUSY_TIMEOUTS if seconds >= bound)
 
 
 def _bounds(start: datetime | None, end: datetime | None) -> tuple[float, float]:

@@ -32,7 +32,8 @@ def test_a_new_partition_waits_paused_for_its_lease() -> None:
 
 def test_reading_the_lease_starts_counting_at_its_offset_in_a_new_epoch() -> None:
     partition = counting()
-    assert (partition.phase, partition.paused, partition.epoch, partition.position) == (Phase.COUNTING, False, 1, 10)
+    assert (partition.phase, partition.paused, partition.position) == (Phase.COUNTING, False, 10)
+    assert partition.epoch > 0 and partition.epoch != counting().epoch  # unique in the process
     assert partition.pending.next_offset == 10 and partition.pending.seen("P", "x") is False
 
 
@@ -74,15 +75,12 @@ def test_a_fence_drops_the_pending_counts_and_reads_the_lease_again_at_once() ->
 
 def test_a_rewind_starts_a_new_epoch_at_the_lease() -> None:
     partition = counting()
+    before = partition.epoch
     partition.consumed(10)
     partition.pending.skip(10)
     partition.rewound(130.0)
-    assert (partition.epoch, partition.position, partition.consumed_any, partition.pending.processed) == (
-        2,
-        10,
-        False,
-        0,
-    )
+    assert (partition.position, partition.consumed_any, partition.pending.processed) == (10, False, 0)
+    assert partition.epoch > before
 
 
 def test_a_rebase_counts_from_a_lower_offset_only_before_anything_was_processed() -> None:
