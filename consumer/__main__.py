@@ -4,9 +4,11 @@ import sys
 
 from pydantic import ValidationError
 
+from consumer.exit import exit_after_stop
 from consumer.logs import configure_logging
+from consumer.model_check import missing_model
 from consumer.settings import ConsumerSettings
-from consumer.supervisor import Supervisor, exit_after_stop
+from consumer.supervisor import Supervisor
 
 
 def main() -> None:
@@ -15,7 +17,10 @@ def main() -> None:
     except ValidationError as error:
         print(f"newscounts-consumer: invalid settings (environment variables):\n{error}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.log_level, worker=None)
+    if (problem := missing_model(settings.ner_model)) is not None:
+        print(f"newscounts-consumer: {problem}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings.log_level, process="supervisor")
     exit_after_stop(Supervisor(settings).run())
 
 

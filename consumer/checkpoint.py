@@ -1,20 +1,24 @@
-"""The flush-and-commit protocol: the one class that decides when counts reach the sink, when Kafka offsets
-are committed, and what happens on rebalances and sink failures. docs/consumer.md explains why it is exact.
+"""The flush-and-commit protocol: the one class that decides when counts reach the sink, what happens on
+rebalances and sink failures, and what Kafka's committed offsets say. docs/consumer.md explains why it is
+exact; each partition's phases and transitions are in :mod:`consumer.partition_state`.
 """
 
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum, auto
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import OffsetLease, Sink, SinkFenced, SinkFlushTooLarge, SinkUnavailable
 from common.sinks.tallies import documents_written
+from consumer.backoff import Backoff
 from consumer.dead_letters import DeadLetters
+from consumer.deadline import Deadline
+from consumer.lag_commits import LagCommits, Send
 from consumer.logs import event
+from consumer.partition_state import PartitionState, Phase
+from consumer.pauses import PauseReason, Pauses
 from consumer.pending import PendingPartition
 from consumer.settings import ConsumerSettings
 from consumer.stats import WorkerStats
@@ -24,10 +28,14 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_WAIT_SECONDS = 10.0
 """Longest wait for dead letters to be acknowledged before a flush; if they are not, the flush is retried."""
 
-COMMIT_FAILURE_IMPACT = "lag metric only; retried"
+SINK_CALL_SECONDS = 30.0
+"""Longest one sink call (a lease read or a flush) may take, within what is left of the time budget."""
 
-INJECTED_CRASH_EXIT_CODE = 137
-"""Exit code of the test-only crash between the sink write and the Kafka commit (as if killed by SIGKILL)."""
+WATERMARK_SECONDS = 5.0
+"""Longest wait for a partition's low watermark when a gap is suspected."""
+
+TOO_LARGE = "too large for one sink write"
+"""Start of the dead-letter reason of an article whose own counts do not fit one atomic sink write."""
 
 
 class FlushOutcome(Enum):
@@ -40,55 +48,46 @@ class FlushOutcome(Enum):
     """The pending counts were dropped unwritten; the partition restarts from the offset in the sink."""
 
 
-@dataclass
-class _Partition:
-    """An assigned partition: its lease, what it counted since the last flush, and its retry state."""
-
-    lease: OffsetLease | None
-    """None while the offset could not be read from the sink (the partition is paused meanwhile)."""
-    pending: PendingPartition
-    last_flush: float
-    paused: bool = False
-    failures: int = 0
-    retry_at: float = 0.0
-    uncommitted: int | None = None
-    """An offset stored in the sink but not yet committed to Kafka (lag monitoring only)."""
-    commit_in_flight: int | None = None
-    """The offset of the asynchronous Kafka commit sent last, until ``on_commit`` reports its result."""
-    commit_attempt: float = 0.0
-
-
 class Checkpointer:
     """Owns each assigned partition's pending counts and writes them, with the offset, to the sink.
 
     The protocol, in order:
 
-    1. **Assign** (``on_assign``): read the partition's lease (stored next offset and version) from the
-       sink and start consuming there; no stored offset means the beginning of the partition. The sink
-       is the source of truth; Kafka's committed offset only serves lag monitoring. If the sink cannot be
-       read, the partition is assigned paused and the read is retried with backoff before it resumes.
-    2. **Count**: the worker adds each message to the partition's :class:`PendingPartition` (dead letters
-       only move the offset); a message at an offset already counted is skipped, and so is an article whose
-       id the partition counted recently (the last ``DEDUP_IDS`` ids travel with the offset in the sink).
-    3. **Flush** a partition when ``FLUSH_INTERVAL`` has passed since its last flush or its pending entity
-       counts reach ``MAX_PENDING_ENTITIES`` (both checked after every article and between batches), when
-       it is revoked (before ``on_revoke`` returns), and when the worker stops.
-    4. A flush first waits until every dead letter sent is acknowledged by Kafka, then makes **one atomic
+    1. **Assign** (``on_assign``): read each partition's lease (stored next offset and version) from the sink
+       and start consuming there; no stored offset means the beginning of the partition. The sink is the
+       source of truth; Kafka's committed offset only serves lag monitoring (:mod:`consumer.lag_commits`).
+       A lease that cannot be read (sink down, or the callback's time budget spent) leaves the partition
+       paused; the read is retried with backoff, then the worker seeks to the stored offset.
+    2. **Admit** (``admit``, as messages are consumed): a message is taken if its partition is counting and
+       it is not before what this epoch already took. The first message after a positioning must be at the
+       stored offset: one after it, with the log's start past the stored offset, is a **forward gap**
+       (records deleted before they were counted: logged as an error and counted in a metric); one before it
+       means the log restarted (the topic was recreated): logged the same way, and the partition counts from
+       there.
+    3. **Count**: the worker adds each article to the partition's :class:`PendingPartition` in offset order
+       (dead letters and duplicates only move the offset); a message admitted under an older epoch is
+       stale and skipped, and so is an article whose (publication, id) the partition counted recently.
+    4. **Flush** a partition when ``FLUSH_INTERVAL`` has passed since its last flush or its pending entity
+       counts reach the size bound (``MAX_PENDING_ENTITIES``, halved after a flush too large for the sink and
+       doubled back after each good flush), when it is revoked, and when the worker stops.
+    5. A flush first waits until every dead letter sent is acknowledged by Kafka, then makes **one atomic
        sink write** of all the partition's increments and its new next offset, fenced by the lease.
-    5. **Only after the write succeeded**, the offset is committed to Kafka: asynchronously while the worker
-       keeps the partition (NER goes on meanwhile; the result comes back through ``on_commit``),
-       synchronously before it gives the partition up (revoke, stop; an asynchronous commit whose result has
-       not come back is made again). A failed Kafka commit is logged and
-       retried at the next check after ``FLUSH_INTERVAL``: the sink already holds the offset, Kafka's copy
-       only keeps the lag metric honest. On assignment the stored offset is committed to Kafka too, so a
-       commit lost to a crash or a rebalance is repaired by the next owner.
-    6. **Sink unavailable**: keep the pending counts, pause the partition (memory stays bounded), and
-       retry with exponential backoff; resume after a successful flush. Nothing is committed or skipped.
-    7. **Fenced** (another worker wrote the partition since our lease was read): drop the pending counts,
-       re-read the lease and, if the partition is still ours, seek to the stored offset. A flush too large
-       for one sink write is dropped the same way and the size bound halved.
-    8. **Lost** (``on_lost``: the group moved the partition without a revoke): drop the pending counts and
-       write nothing.
+    6. **Only after the write succeeded**, the offset is committed to Kafka (for the lag metric).
+    7. **Sink unavailable**: keep the pending counts, pause the partition (memory stays bounded), and retry
+       with exponential backoff; resume after a successful flush. Nothing is committed or skipped.
+    8. **Fenced** (another worker wrote the partition since our lease was read): drop the pending counts,
+       read the lease again and seek to the stored offset.
+    9. **Too large** for one sink write: drop the pending counts and consume again from the stored offset;
+       if the flush held one article only, that article is dead-lettered when it comes again, else the
+       size bound is halved.
+    10. **Revoked** (``on_revoke``) or stopping: a last flush, then the partition is given up. **Lost**
+        (``on_lost``: the group moved the partition without a revoke): drop the pending counts, write nothing.
+
+    **Time budget**: every wait of a rebalance callback, of one consume cycle's flushes and of the final
+    flush at stop (sink calls, the dead-letter wait, Kafka's synchronous commit) is bounded by what is left of
+    one :class:`Deadline` of ``FINAL_FLUSH_TIMEOUT``, which the settings keep well under ``MAX_POLL_INTERVAL``;
+    what does not fit is retried later (a lease read, a flush) or given up unwritten (a revoked partition's
+    last flush: safe, nothing of it was committed).
     """
 
     def __init__(
@@ -96,6 +95,7 @@ class Checkpointer:
         consumer: Consumer,
         sink: Sink,
         dead_letters: DeadLetters,
+        pauses: Pauses,
         settings: ConsumerSettings,
         stats: WorkerStats,
         clock: Callable[[], float] = time.monotonic,
@@ -104,6 +104,7 @@ class Checkpointer:
         self._consumer = consumer
         self._sink = sink
         self._dead_letters = dead_letters
+        self._pauses = pauses
         self._stats = stats
         self._clock = clock
         self._sleep = sleep
@@ -111,131 +112,168 @@ class Checkpointer:
         self._group = settings.kafka_group_id
         self._window_seconds = int(settings.window.total_seconds())
         self._flush_interval = settings.flush_interval.total_seconds()
+        self._max_size_bound = settings.max_pending_entities
         self._size_bound = settings.max_pending_entities
         self._dedup_ids = settings.dedup_ids
-        self._retry_initial = settings.sink_retry_initial.total_seconds()
-        self._retry_max = settings.sink_retry_max.total_seconds()
-        self._final_flush_timeout = settings.final_flush_timeout.total_seconds()
-        self._crash_file = settings.crash_after_sink_write
-        self._partitions: dict[int, _Partition] = {}
-        self._repositioned: set[int] = set()
+        self._backoff = Backoff(settings.sink_retry_initial.total_seconds(), settings.sink_retry_max.total_seconds())
+        self._budget = settings.final_flush_timeout.total_seconds()
+        self._lag = LagCommits(consumer, self._topic, self._flush_interval, clock)
+        self._partitions: dict[int, PartitionState] = {}
+
+    def budget(self) -> Deadline:
+        """A new time budget of ``FINAL_FLUSH_TIMEOUT`` from now (one consume cycle's, one callback's)."""
+        return Deadline(self._budget, self._clock)
 
     # --- rebalance callbacks (called by the consumer inside ``consume``) ---
 
     def on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        now = self._clock()
-        starts, unreadable = [], []
+        deadline = self.budget()
+        states = []
         for assigned in partitions:
-            lease = self._read_lease(assigned.partition)
-            state = _Partition(lease, self._pending_after(lease), now)
-            state.uncommitted = None if lease is None else lease.next_offset
-            self._partitions[assigned.partition] = state
-            starts.append(self._position(assigned.partition, lease))
-            if lease is None:
-                unreadable.append(self._position(assigned.partition, None))
-                self._schedule_retry(state)
-            log.info(event("assigned", assigned.partition, next_offset=_describe(lease)))
-        self._consumer.incremental_assign(starts)
-        if unreadable:
-            self._consumer.pause(unreadable)
-            for position in unreadable:
-                self._partitions[position.partition].paused = True
+            state = self._partitions[assigned.partition] = PartitionState(
+                assigned.partition, self._clock(), self._backoff, self._dedup_ids
+            )
+            if not deadline.expired():
+                self._read_lease(state, deadline, seek=False)
+            states.append(state)
+            log.info(event("assigned", assigned.partition, next_offset=_describe(state)))
+        self._consumer.incremental_assign([self._position(state) for state in states])
+        for state in states:
+            self._pauses.assigned(state.partition, {PauseReason.SINK} if state.paused else set())
 
     def on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        deadline = self._clock() + self._final_flush_timeout
+        deadline = self.budget()
         for revoked in partitions:
             state = self._partitions.pop(revoked.partition, None)
             if state is not None:
-                self._final_flush(revoked.partition, state, deadline)
+                self._hand_over(state, deadline)
+            self._pauses.forget(revoked.partition)
             log.info(event("revoked", revoked.partition))
         self._consumer.incremental_unassign(partitions)
 
     def on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         for lost in partitions:
             state = self._partitions.pop(lost.partition, None)
-            dropped = 0 if state is None else state.pending.articles
+            dropped = 0
+            if state is not None:
+                dropped = state.pending.articles
+                state.lost()
+            self._lag.forget(lost.partition)
+            self._pauses.forget(lost.partition)
             log.warning(event("lost", lost.partition, dropped_articles=dropped, action="nothing written"))
         self._consumer.incremental_unassign(partitions)
 
     def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """The result of a Kafka commit (librdkafka's offset commit callback, served inside ``consume``): a
-        failed asynchronous commit is committed again later. Results of earlier or synchronous commits are
-        ignored (a synchronous commit handles its own result)."""
-        for committed in partitions:
-            state = self._partitions.get(committed.partition)
-            if state is None or state.commit_in_flight != committed.offset:
-                continue
-            state.commit_in_flight = None
-            failure = error or committed.error
-            if failure is not None:
-                if state.uncommitted is None:
-                    state.uncommitted = committed.offset
-                log.warning(
-                    event("kafka_commit_failed", committed.partition, error=str(failure), impact=COMMIT_FAILURE_IMPACT)
-                )
+        """librdkafka's offset commit callback (served inside ``consume``)."""
+        self._lag.on_commit(error, partitions)
 
     # --- the message path ---
 
-    def begin_batch(self) -> None:
-        """Called before each batch: partitions repositioned during the last one take messages again."""
-        self._repositioned.clear()
-
-    def pending_for(self, partition: int, offset: int) -> PendingPartition | None:
-        """Where the message at ``offset`` is counted, or None when it must be skipped: the partition is not
-        ours, its lease is not read yet, it was repositioned during this batch (the rest of the batch is
-        stale), or the offset was already counted."""
+    def admit(self, partition: int, offset: int) -> int | None:
+        """The epoch to count the message at ``offset`` under, or None when it must be skipped: the partition
+        is not ours or not counting, or the offset was already taken in this epoch. Checks the first message
+        of each epoch for a gap (see the class docstring, step 2)."""
         state = self._partitions.get(partition)
-        if state is None or state.lease is None or partition in self._repositioned:
+        if state is None or not state.counting:
             return None
-        return state.pending if state.pending.accepts(offset) else None
+        expected = state.position
+        if not state.consumed_any and expected is not None and offset != expected:
+            self._gap(state, expected, offset)
+        elif expected is not None and offset < expected:
+            return None  # a re-delivery
+        state.consumed(offset)
+        return state.epoch
+
+    def pending_for(self, partition: int, epoch: int) -> PendingPartition | None:
+        """Where a message admitted under ``epoch`` is counted; None when it has gone stale (the partition was
+        repositioned, handed over or lost since)."""
+        state = self._partitions.get(partition)
+        if state is None or not state.counting or state.epoch != epoch:
+            return None
+        return state.pending
+
+    def epoch(self, partition: int) -> int | None:
+        """The partition's current epoch while it counts (None: not ours, or not counting)."""
+        state = self._partitions.get(partition)
+        return state.epoch if state is not None and state.counting else None
+
+    def dead_letter_reason(self, partition: int, offset: int) -> str | None:
+        """Why the message at ``offset`` must be dead-lettered instead of counted (a flush of it alone was too
+        large for the sink), or None."""
+        state = self._partitions.get(partition)
+        return None if state is None else state.poisoned.get(offset)
+
+    def _gap(self, state: PartitionState, stored: int, first: int) -> None:
+        """The first message after positioning is not at the stored offset (step 2)."""
+        if first < stored:
+            log.error(
+                event(
+                    "offset_gap",
+                    state.partition,
+                    stored_offset=stored,
+                    first_offset=first,
+                    direction="backward",
+                    action="the log restarted below the stored offset (topic recreated?): counting from first_offset",
+                )
+            )
+            self._stats.offset_gaps += 1
+            state.rebased(first)
+            return
+        low = self._low_watermark(state.partition)
+        if low is not None and low <= stored:
+            return  # offsets without records (transaction markers, compaction): nothing was lost
+        log.error(
+            event(
+                "offset_gap",
+                state.partition,
+                stored_offset=stored,
+                first_offset=first,
+                direction="forward",
+                log_start=low if low is not None else "unknown",
+                action="records before first_offset were deleted before they were counted (retention?)",
+            )
+        )
+        self._stats.offset_gaps += 1
+
+    def _low_watermark(self, partition: int) -> int | None:
+        try:
+            low, _ = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=WATERMARK_SECONDS, cached=False
+            )
+        except KafkaException as error:
+            log.warning(event("watermark_unreadable", partition, error=str(error)))
+            return None
+        return int(low)
 
     # --- flushing ---
 
-    def flush_due(self) -> None:
-        """Flush every partition whose interval passed or whose size bound is reached; run due retries.
-
-        Called after every article and between batches, so a long batch does not delay flushes."""
-        now = self._clock()
-        for partition, state in list(self._partitions.items()):
-            commit_at = self._commit_retry_at(state)
-            if commit_at is not None and now >= commit_at:
-                self._commit(partition, state)
-            flush_at = self._flush_at(state)
-            if flush_at is None:
-                continue
-            if now >= flush_at or (not state.failures and state.pending.entity_tallies >= self._size_bound):
-                if state.lease is None:
-                    self._reload_lease(partition, state)
-                else:
-                    self._flush(partition, state)
+    def flush_due(self, deadline: Deadline) -> None:
+        """Flush every partition whose interval passed or whose size bound is reached, read leases and retry
+        flushes whose backoff has passed, send due Kafka commits; stops when ``deadline`` is spent (the rest
+        waits for the next cycle). Called after every batch of counted articles and between batches."""
+        self._lag.send_due()
+        for state in list(self._partitions.values()):
+            if deadline.expired():
+                return
+            if state.phase is not Phase.LEASE_UNREAD and self._flush_is_due(state, self._clock()):
+                self._flush(state, deadline)
+            if state.phase is Phase.LEASE_UNREAD and state.retry_due(self._clock()) and not deadline.expired():
+                self._read_lease(state, deadline, seek=True)  # at once after a fence, else after the backoff
 
     def seconds_until_due(self) -> float | None:
         """How long until :meth:`flush_due` has something to do (None: nothing is waiting), so a worker
         waiting for messages wakes up in time: a flush, a retry or a Kafka commit."""
-        times = [
-            at
-            for state in self._partitions.values()
-            for at in (self._commit_retry_at(state), self._flush_at(state))
-            if at is not None
-        ]
+        times = [at for state in self._partitions.values() if (at := self._due_at(state)) is not None]
+        if (commit_at := self._lag.next_send()) is not None:
+            times.append(commit_at)
         return max(0.0, min(times) - self._clock()) if times else None
 
-    def _flush_at(self, state: _Partition) -> float | None:
-        """When the partition next needs :meth:`flush_due`: re-reading its lease or retrying its sink write
-        (backoff), or flushing its pending counts (``FLUSH_INTERVAL`` after the last flush); None: nothing."""
-        if state.lease is None or state.failures:
-            return state.retry_at
-        return state.last_flush + self._flush_interval if state.pending.processed else None
-
-    def _commit_retry_at(self, state: _Partition) -> float | None:
-        """When a failed Kafka commit of the partition is tried again (None: nothing to commit)."""
-        return None if state.uncommitted is None else state.commit_attempt + self._flush_interval
-
     def flush_all(self) -> None:
-        """On shutdown: flush every partition, retrying a failing sink up to ``FINAL_FLUSH_TIMEOUT``."""
-        deadline = self._clock() + self._final_flush_timeout
+        """On shutdown: a last flush of every partition within one time budget."""
+        deadline = self.budget()
         for partition, state in list(self._partitions.items()):
-            self._final_flush(partition, state, deadline)
+            del self._partitions[partition]
+            self._hand_over(state, deadline)
 
     def drop_all(self) -> None:
         """After an unexpected error: forget every pending count unwritten (the next owner recounts them)."""
@@ -243,72 +281,88 @@ class Checkpointer:
             log.warning(event("dropped", partition, dropped_articles=state.pending.articles, reason="worker error"))
         self._partitions.clear()
 
-    def _final_flush(self, partition: int, state: _Partition, deadline: float) -> None:
-        while self._flush(partition, state, final=True) is FlushOutcome.RETRY_LATER:
-            now = self._clock()
-            if now >= deadline:
+    def assigned(self) -> list[int]:
+        return list(self._partitions)
+
+    @property
+    def size_bound(self) -> int:
+        """Pending entity counts that force a flush now (``MAX_PENDING_ENTITIES`` unless a flush was too large)."""
+        return self._size_bound
+
+    def _due_at(self, state: PartitionState) -> float | None:
+        """When the partition next needs :meth:`flush_due`: a lease read or flush retry (backoff), or a flush
+        of its pending counts (``FLUSH_INTERVAL`` after the last flush); None: nothing."""
+        if state.paused:
+            return state.retry_at
+        if state.phase is Phase.COUNTING and state.pending.processed:
+            return state.last_flush + self._flush_interval
+        return None
+
+    def _flush_is_due(self, state: PartitionState, now: float) -> bool:
+        if state.phase is Phase.BACKING_OFF:
+            return state.retry_due(now)
+        if not state.pending.processed:
+            return False
+        return now >= state.last_flush + self._flush_interval or state.pending.entity_tallies >= self._size_bound
+
+    def _hand_over(self, state: PartitionState, deadline: Deadline) -> None:
+        """A last flush within ``deadline`` (retried while the sink fails and time is left), then release."""
+        state.hand_over()
+        while state.lease is not None and state.pending.processed:
+            outcome = self._flush(state, deadline, final=True)
+            if outcome is not FlushOutcome.RETRY_LATER:
+                break
+            wait = min(state.retry_at - self._clock(), deadline.remaining())
+            if deadline.expired() or wait >= deadline.remaining():
                 log.warning(
                     event(
                         "flush_abandoned",
-                        partition,
+                        state.partition,
                         dropped_articles=state.pending.articles,
                         action="nothing committed; the next owner counts them from the stored offset",
                     )
                 )
-                state.pending = self._pending_after(state.lease)
-                return
-            self._sleep(max(0.0, min(state.retry_at, deadline) - now))
-        if state.uncommitted is None and state.commit_in_flight is not None:
-            state.uncommitted = state.commit_in_flight  # its result is not known yet: confirm it
-        if state.uncommitted is not None:  # a Kafka commit failed or is unconfirmed: last chance before handing over
-            self._commit(partition, state, wait=True)
+                break
+            self._sleep(max(0.0, wait))
+        self._lag.hand_over(state.partition, deadline)
+        state.released()
 
-    def _flush(self, partition: int, state: _Partition, *, final: bool = False) -> FlushOutcome:
-        pending = state.pending
-        if state.lease is None or not pending.processed:
+    def _flush(self, state: PartitionState, deadline: Deadline, *, final: bool = False) -> FlushOutcome:
+        pending, lease = state.pending, state.lease
+        if lease is None or not pending.processed:
             state.last_flush = self._clock()
             return FlushOutcome.NOTHING
-        if not self._dead_letters.deliver(DEAD_LETTER_WAIT_SECONDS):
-            self._write_failed(partition, state, "dead letters not yet acknowledged by Kafka")
+        if not self._dead_letters.deliver(deadline.bound(DEAD_LETTER_WAIT_SECONDS)):
+            self._write_failed(state, "dead letters not yet acknowledged by Kafka", final)
             return FlushOutcome.RETRY_LATER
-        flush = pending.to_flush(self._group, self._topic, partition, self._window_seconds)
+        flush = pending.to_flush(self._group, self._topic, state.partition, self._window_seconds)
         started = self._clock()
         try:
-            lease = self._sink.write(flush, state.lease)
+            written = self._sink.write(flush, lease, timeout=deadline.bound(SINK_CALL_SECONDS))
         except SinkUnavailable as error:
-            self._write_failed(partition, state, str(error))
+            self._write_failed(state, str(error), final)
             return FlushOutcome.RETRY_LATER
         except SinkFenced as error:
             self._stats.fenced += 1
-            log.warning(event("fenced", partition, dropped_articles=pending.articles, error=str(error)))
-            state.lease, state.pending = None, PendingPartition(None)
-            if partition in self._partitions:
-                self._reload_lease(partition, state)
+            log.warning(event("fenced", state.partition, dropped_articles=pending.articles, error=str(error)))
+            if not final:
+                state.fenced(self._clock())
+                self._pauses.set(state.partition, PauseReason.SINK, True)
             return FlushOutcome.DROPPED
         except SinkFlushTooLarge as error:
-            self._size_bound = max(1, self._size_bound // 2)
-            log.error(event("flush_too_large", partition, max_pending_entities=self._size_bound, error=str(error)))
-            if partition in self._partitions:
-                self._restart_at(partition, state, state.lease)
+            self._too_large(state, lease, str(error), final)
             return FlushOutcome.DROPPED
         finished = self._clock()
-        self._crash_if_injected(partition, flush.next_offset)
-        state.lease, state.pending, state.last_flush, state.failures = (
-            lease,
-            self._pending_after(lease),
-            finished,
-            0,
-        )
-        if state.paused:
-            self._consumer.resume([self._position(partition, lease)])
-            state.paused = False
-        state.uncommitted = flush.next_offset
-        self._commit(partition, state, wait=final)
+        self._size_bound = min(self._max_size_bound, self._size_bound * 2)
+        state.flushed(written, finished)
+        if not final:
+            self._pauses.set(state.partition, PauseReason.SINK, False)
+        self._lag.stored(state.partition, flush.next_offset, Send.AT_HAND_OVER if final else Send.NOW)
         self._stats.flushed(finished - started)
         log.info(
             event(
                 "flushed",
-                partition,
+                state.partition,
                 articles=pending.articles,
                 messages=pending.processed,
                 entities=pending.entity_tallies,
@@ -319,41 +373,31 @@ class Checkpointer:
         )
         return FlushOutcome.FLUSHED
 
-    def _commit(self, partition: int, state: _Partition, *, wait: bool = False) -> None:
-        """Commit the sink's offset to Kafka, asynchronously unless ``wait``; a failure is logged and retried
-        later (lag metric only)."""
-        offset, state.commit_attempt = state.uncommitted, self._clock()
-        if offset is None:
-            return
-        position = TopicPartition(self._topic, partition, offset)
-        try:
-            if not wait:
-                self._consumer.commit(offsets=[position], asynchronous=True)
-                state.uncommitted, state.commit_in_flight = None, offset
-                return
-            state.commit_in_flight = None
-            results = self._consumer.commit(offsets=[position], asynchronous=False)
-        except KafkaException as error:
-            log.warning(event("kafka_commit_failed", partition, error=str(error), impact=COMMIT_FAILURE_IMPACT))
-            return
-        for result in results or []:
-            if result.error is not None:
-                log.warning(
-                    event("kafka_commit_failed", partition, error=str(result.error), impact=COMMIT_FAILURE_IMPACT)
-                )
-                return
-        state.uncommitted = None
+    def _too_large(self, state: PartitionState, lease: OffsetLease, error: str, final: bool) -> None:
+        """Step 9: a single article is dead-lettered when consumed again; a larger flush halves the bound."""
+        pending = state.pending
+        if pending.articles == 1 and pending.last_article_offset is not None:
+            state.poisoned[pending.last_article_offset] = f"{TOO_LARGE}: {error}"
+            log.error(
+                event("flush_too_large", state.partition, offset=pending.last_article_offset, action="dead-letter it")
+            )
+        else:
+            self._size_bound = max(1, self._size_bound // 2)
+            log.error(event("flush_too_large", state.partition, max_pending_entities=self._size_bound, error=error))
+        if not final:
+            state.rewound(self._clock())
+            self._consumer.seek(self._position(state))
+            log.info(event("repositioned", state.partition, next_offset=_describe(state)))
 
-    def _write_failed(self, partition: int, state: _Partition, reason: str) -> None:
+    def _write_failed(self, state: PartitionState, reason: str, final: bool) -> None:
         self._stats.sink_failures += 1
-        self._schedule_retry(state)
-        if not state.paused:
-            self._consumer.pause([self._position(partition, state.lease)])
-            state.paused = True
+        state.flush_failed(self._clock())
+        if not final:
+            self._pauses.set(state.partition, PauseReason.SINK, True)
         log.warning(
             event(
                 "flush_failed",
-                partition,
+                state.partition,
                 attempt=state.failures,
                 retry_in_s=round(state.retry_at - self._clock(), 1),
                 pending_articles=state.pending.articles,
@@ -361,65 +405,35 @@ class Checkpointer:
             )
         )
 
-    def _schedule_retry(self, state: _Partition) -> None:
-        state.failures += 1
-        delay = min(self._retry_initial * 2 ** (state.failures - 1), self._retry_max)
-        state.retry_at = self._clock() + delay
-
-    def _reload_lease(self, partition: int, state: _Partition) -> None:
-        """Read the partition's lease again (after a fence, or when it could not be read on assignment)."""
-        lease = self._read_lease(partition)
-        if lease is None:
-            self._schedule_retry(state)
-            if not state.paused:
-                self._consumer.pause([self._position(partition, None)])
-                state.paused = True
-            return
-        self._restart_at(partition, state, lease)
-
-    def _restart_at(self, partition: int, state: _Partition, lease: OffsetLease) -> None:
-        """Drop the pending counts and consume again from the lease's offset."""
-        state.lease, state.pending, state.failures = lease, self._pending_after(lease), 0
-        state.last_flush = self._clock()
-        self._consumer.seek(self._position(partition, lease))
-        self._repositioned.add(partition)
-        if state.paused:
-            self._consumer.resume([self._position(partition, lease)])
-            state.paused = False
-        log.info(event("repositioned", partition, next_offset=_describe(lease)))
-
-    def _pending_after(self, lease: OffsetLease | None) -> PendingPartition:
-        """Empty pending counts that resume where ``lease`` left off: its offset and recently counted ids."""
-        if lease is None:
-            return PendingPartition(None)
-        return PendingPartition(lease.next_offset, lease.recent_ids, self._dedup_ids)
-
-    def _read_lease(self, partition: int) -> OffsetLease | None:
+    def _read_lease(self, state: PartitionState, deadline: Deadline, *, seek: bool) -> None:
+        """LEASE_UNREAD: read the stored offset; on success count from there (``seek``: the partition is already
+        assigned), else retry after the backoff."""
         try:
-            return self._sink.read_offset(self._group, self._topic, partition)
+            lease = self._sink.read_offset(
+                self._group, self._topic, state.partition, timeout=deadline.bound(SINK_CALL_SECONDS)
+            )
         except SinkUnavailable as error:
             self._stats.sink_failures += 1
-            log.warning(event("offset_unreadable", partition, error=str(error), action="partition paused; retrying"))
-            return None
+            state.lease_unreadable(self._clock())
+            log.warning(
+                event("offset_unreadable", state.partition, error=str(error), action="partition paused; retrying")
+            )
+            return
+        state.lease_read(lease, self._clock())
+        if lease.next_offset is not None:
+            self._lag.stored(state.partition, lease.next_offset, Send.SOON)
+        if seek:
+            self._consumer.seek(self._position(state))
+            self._pauses.set(state.partition, PauseReason.SINK, False)
+            log.info(event("repositioned", state.partition, next_offset=_describe(state)))
 
-    def _position(self, partition: int, lease: OffsetLease | None) -> TopicPartition:
+    def _position(self, state: PartitionState) -> TopicPartition:
+        lease = state.lease
         offset = lease.next_offset if lease is not None and lease.next_offset is not None else OFFSET_BEGINNING
-        return TopicPartition(self._topic, partition, offset)
-
-    def _crash_if_injected(self, partition: int, next_offset: int) -> None:
-        """Test-only fault injection (CRASH_AFTER_SINK_WRITE): die between the sink write and the commit."""
-        if self._crash_file is None:
-            return
-        try:
-            self._crash_file.unlink()
-        except FileNotFoundError:
-            return
-        log.error(event("injected_crash", partition, next_offset=next_offset, stage="after sink write, before commit"))
-        logging.shutdown()
-        os._exit(INJECTED_CRASH_EXIT_CODE)
+        return TopicPartition(self._topic, state.partition, offset)
 
 
-def _describe(lease: OffsetLease | None) -> str:
-    if lease is None:
+def _describe(state: PartitionState) -> str:
+    if state.lease is None:
         return "unreadable"
-    return "beginning" if lease.next_offset is None else str(lease.next_offset)
+    return "beginning" if state.lease.next_offset is None else str(state.lease.next_offset)

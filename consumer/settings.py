@@ -4,6 +4,8 @@ Each setting is declared once here: its default, its environment variable (the f
 and a one-line meaning.
 """
 
+import math
+import os
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +18,19 @@ from common.durations import Duration
 from common.settings import CommonSettings
 
 DEFAULT_EXCLUDED_LABELS = frozenset({"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"})
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota (a container's
+    CPU limit) when there is one, and at least 1."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
 class GroupProtocol(StrEnum):
@@ -60,8 +75,15 @@ class ConsumerSettings(CommonSettings):
     consume_batch_size: int = Field(
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )
+    ner_processes: int = Field(
+        default_factory=available_cores,
+        ge=1,
+        description="NER processes shared by all workers (default: the cores available, cgroup CPU limit included).",
+    )
     ner_batch_size: int = Field(
-        1, ge=1, description="Articles per spaCy `nlp.pipe` batch (memory grows quickly with it, speed does not)."
+        1,
+        ge=1,
+        description="Pieces an NER process reads in one spaCy `nlp.pipe` call (memory grows with it, speed hardly).",
     )
     ner_chunk_chars: int = Field(
         10_000,
@@ -96,7 +118,8 @@ class ConsumerSettings(CommonSettings):
     )
     final_flush_timeout: Duration = Field(
         timedelta(seconds=30),
-        description="How long a revoked partition's or a stopping worker's last flush retries before giving up.",
+        description="Time budget of one rebalance callback, of one consume cycle's flushes and of the last flush at "
+        "stop: every sink call and wait inside it is bounded by what is left (at most MAX_POLL_INTERVAL / 3).",
     )
     restart_backoff_initial: Duration = Field(
         timedelta(seconds=1), description="First wait before the supervisor restarts a worker that died."
@@ -114,12 +137,11 @@ class ConsumerSettings(CommonSettings):
         timedelta(seconds=60), description="How often each worker logs its counters (articles, flushes, ...)."
     )
     metrics_port: int | None = Field(
-        None, ge=1, le=65535, description="Serve Prometheus metrics, worker i on port METRICS_PORT+i (default off)."
-    )
-    crash_after_sink_write: Path | None = Field(
         None,
-        description="Test-only fault injection: if this file exists, the first worker to write the sink deletes "
-        "it and dies (exit 137) before committing to Kafka.",
+        ge=1,
+        le=65535,
+        description="Serve the group's Prometheus metrics on this port (one endpoint: every worker's series, "
+        "label `worker`; default off).",
     )
 
     @field_validator("excluded_labels", mode="before")
@@ -131,10 +153,11 @@ class ConsumerSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ConsumerSettings":
-        if self.final_flush_timeout >= self.max_poll_interval:
+        if self.final_flush_timeout * 3 > self.max_poll_interval:
             raise ValueError(
-                "FINAL_FLUSH_TIMEOUT must be shorter than MAX_POLL_INTERVAL, or a revoke that waits for the "
-                "sink would make Kafka drop the worker from the group"
+                "FINAL_FLUSH_TIMEOUT must be at most a third of MAX_POLL_INTERVAL: a consume cycle's flushes and a "
+                "rebalance callback may both spend it between two consume calls, and Kafka drops a worker from "
+                "the group when that gap passes MAX_POLL_INTERVAL"
             )
         if self.group_instance_prefix and self.kafka_group_protocol is GroupProtocol.CONSUMER:
             raise ValueError(

@@ -1,41 +1,61 @@
-"""One worker process: a Kafka consumer in the group that runs NER over its partitions' articles and
-counts them through the :class:`~consumer.checkpoint.Checkpointer`.
+"""One worker process: a Kafka consumer in the group that counts its partitions' articles through the
+:class:`~consumer.checkpoint.Checkpointer`, with NER done by the group's NER processes.
 
-SIGTERM or SIGINT: finish the current article, flush and commit every partition, leave the group (a dynamic
-member's partitions move at once), close the consumer, exit 0.
+The loop, once per turn: take what Kafka has (parse each message, send its pieces to NER, keep it in offset
+order in :class:`~consumer.in_flight.InFlight`); collect NER results; count the messages now ready at the
+front of each partition; flush what is due. The worker never waits for NER, so it calls ``consume`` every
+turn whatever the articles' size; when it holds as much NER work as it may, it pauses its partitions
+(backpressure) until the NER processes catch up.
+
+SIGTERM or SIGINT: stop taking messages, flush and commit what was counted (messages still waiting for NER
+are not in the flushed offsets: the next owner reads them again), leave the group, close, exit 0.
 """
 
 import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from spacy.language import Language
 
-from common.article import Article, InvalidArticle, parse_article
+from common.article import InvalidArticle, parse_article
 from common.kafka_client import security_config
 from common.sinks.factory import open_sink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
+from consumer.exit import exit_after_stop
+from consumer.in_flight import InFlight, Taken
 from consumer.logs import configure_logging, event
-from consumer.nlp import entities_per_text, load_ner
+from consumer.ner_client import IN_FLIGHT_PER_PROCESS, NerClient
+from consumer.nlp import ner_chunks
+from consumer.pauses import PauseReason, Pauses
+from consumer.pending import PendingPartition
 from consumer.settings import ConsumerSettings, GroupProtocol
-from consumer.stats import WorkerStats, serve_metrics
-from consumer.supervisor import exit_after_stop
-from consumer.windows import event_time, window_start
+from consumer.stats import WorkerStats
+from consumer.windows import EventTimeOutOfRange, event_time, window_start
 
 log = logging.getLogger(__name__)
 
-QUEUED_MAX_KBYTES = 16 * 1024
-"""Prefetched messages kept per worker (librdkafka's default, 64 MiB, would be most of a worker's memory)."""
+QUEUED_MAX_KBYTES = 4 * 1024
+"""Prefetched messages kept per worker (librdkafka's default, 64 MiB, would be most of a worker's memory;
+the NER processes, not the prefetch, hold the work in progress)."""
 
 LEAVE_TIMEOUT_SECONDS = 10.0
 """Longest wait, on a clean stop, for the group to take back this worker's partitions before ``close()``."""
+
+NER_POLL_SECONDS = 0.05
+"""Longest wait for NER results while some are outstanding, before the worker calls ``consume`` again."""
+
+BUSY_BYTES, CALM_BYTES = 8_000_000, 4_000_000
+"""Characters of articles waiting for NER above which a worker pauses its partitions, and below which it
+resumes them (with the requests bound below: a hot partition keeps every NER process busy, no more)."""
+
+BUSY_REQUESTS_PER_PROCESS = 2 * IN_FLIGHT_PER_PROCESS
+"""NER requests outstanding per NER process above which a worker pauses its partitions (half: resumes)."""
 
 
 def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
@@ -83,13 +103,6 @@ class _StopRequest:
         return self._requested
 
 
-@dataclass
-class _Parsed:
-    message: Message
-    article: Article | None
-    error: str | None
-
-
 class Worker:
     """The consume -> NER -> count -> flush loop of one process."""
 
@@ -97,21 +110,26 @@ class Worker:
         self,
         settings: ConsumerSettings,
         index: int,
-        nlp: Language,
         consumer: Consumer,
         checkpointer: Checkpointer,
         dead_letters: DeadLetters,
+        pauses: Pauses,
+        ner: NerClient,
         stats: WorkerStats,
     ) -> None:
         self._settings = settings
         self._index = index
-        self._nlp = nlp
         self._consumer = consumer
         self._checkpointer = checkpointer
         self._dead_letters = dead_letters
+        self._pauses = pauses
+        self._ner = ner
         self._stats = stats
+        self._in_flight = InFlight()
         self._window_seconds = int(settings.window.total_seconds())
         self._excluded = settings.excluded_labels
+        self._busy_requests = BUSY_REQUESTS_PER_PROCESS * settings.ner_processes
+        self._busy = False
 
     def run(self, stop: _StopRequest) -> None:
         settings = self._settings
@@ -124,17 +142,40 @@ class Worker:
         stats_every = settings.stats_interval.total_seconds()
         next_stats = time.monotonic() + stats_every
         while not stop.requested:
-            messages = self._consumer.consume(settings.consume_batch_size, 0) or self._wait_for_message()
-            if messages:
-                self.process(messages, stop)
-            self._checkpointer.flush_due()
+            self.turn()
             if time.monotonic() >= next_stats:
-                log.info(self._stats.summary())
+                log.info(self._summary())
                 next_stats += stats_every
+        dropped = self._in_flight.messages
+        self._in_flight.clear()
+        if dropped:
+            log.info(event("stopping", waiting_for_ner=dropped, action="not counted here: the next owner reads them"))
         self._checkpointer.flush_all()
 
+    def _summary(self) -> str:
+        return self._stats.summary(
+            waiting_for_ner=self._in_flight.messages, ner_requests=self._ner.outstanding, busy=self._busy
+        )
+
+    def turn(self) -> None:
+        """Take what Kafka has, collect NER results, count what is ready in order, flush what is due."""
+        batch = self._settings.consume_batch_size
+        messages = self._consumer.consume(batch, 0)
+        if not messages and not self._in_flight.messages:
+            messages = self._wait_for_message()
+        for message in messages:
+            self._take(message)
+        for result in self._ner.poll(0 if messages else self._ner_wait()):
+            self._in_flight.record(result)
+        self._drop_stale()
+        for taken in self._in_flight.ready():
+            self._release(taken)
+        self._apply_backpressure()
+        self._checkpointer.flush_due(self._checkpointer.budget())
+
     def _wait_for_message(self) -> list[Message]:
-        """Nothing has arrived: wait for one message, up to CONSUME_TIMEOUT or until a flush (or retry) is due.
+        """Nothing has arrived and nothing waits for NER: wait for one message, up to CONSUME_TIMEOUT or
+        until a flush (or retry) is due.
 
         ``consume(n, timeout)`` returns only once it holds ``n`` messages or the timeout passed, so a batch
         call would hold a trickle of articles back; taking what has arrived (timeout 0) first and then
@@ -144,55 +185,13 @@ class Worker:
             wait = min(wait, due)
         return self._consumer.consume(1, wait)
 
-    def process(self, messages: list[Message], stop: _StopRequest) -> None:
-        """Count one batch: parse, run NER over the valid articles of partitions we own, add to pending.
+    def _ner_wait(self) -> float:
+        """How long to wait for NER results: a little, and never past a due flush."""
+        due = self._checkpointer.seconds_until_due()
+        return NER_POLL_SECONDS if due is None else min(NER_POLL_SECONDS, due)
 
-        NER runs lazily, article by article, so a stop request ends the batch after the current article:
-        what was not processed is not in the pending offsets, and the next owner takes it from the sink's.
-        """
-        started = time.monotonic()
-        self._checkpointer.begin_batch()
-        batch = [self._parse(message) for message in messages if self._wanted(message)]
-        valid = [parsed.article.content for parsed in batch if parsed.article is not None]
-        found_per_article = entities_per_text(
-            self._nlp, valid, batch_size=self._settings.ner_batch_size, chunk_chars=self._settings.ner_chunk_chars
-        )
-        for parsed in batch:
-            if stop.requested:
-                break
-            message = parsed.message
-            partition, offset = message.partition(), message.offset()
-            assert partition is not None and offset is not None  # set on every consumed message
-            found = next(found_per_article) if parsed.article is not None else None
-            pending = self._checkpointer.pending_for(partition, offset)
-            if pending is None:
-                continue
-            if parsed.article is None or found is None:  # not an article: only its offset moves on
-                self._dead_letters.send(dead_letter(message, parsed.error or "invalid"))
-                pending.skip(offset)
-                self._stats.dead_letters += 1
-                log.warning(event("dead_lettered", partition, offset=offset, error=parsed.error))
-                continue
-            article_id = parsed.article.article_id
-            if pending.seen(article_id):  # the same article again (a client retry): counted once
-                pending.skip(offset)
-                self._stats.duplicates += 1
-                log.info(event("duplicate_skipped", partition, offset=offset, article_id=article_id))
-                continue
-            moment = event_time(parsed.article, _timestamp_ms(message))
-            entities = article_entities(found, self._excluded)
-            window = window_start(moment, self._window_seconds)
-            pending.add_article(offset, parsed.article.publication, window, entities, article_id=article_id)
-            self._stats.articles += 1
-            self._checkpointer.flush_due()
-        seconds = time.monotonic() - started
-        if seconds > self._settings.max_poll_interval.total_seconds() / 2:
-            log.warning(
-                event("slow_batch", seconds=round(seconds), messages=len(messages), action="lower CONSUME_BATCH_SIZE")
-            )
-
-    def _wanted(self, message: Message) -> bool:
-        """Skip error events (logged; fatal ones stop the worker) and messages already counted."""
+    def _take(self, message: Message) -> None:
+        """Admit a consumed message, parse it, send an article's pieces to NER; it then waits in order."""
         error = message.error()
         if error is not None:
             if error.fatal() or error.code() == KafkaError._FATAL:  # the consumer is unusable: restart
@@ -200,17 +199,83 @@ class Worker:
             log.warning(event("kafka_error", message.partition(), error=error.str(), code=error.name()))
             if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 log.error(event("topic_missing", topic=self._settings.kafka_topic, action="create the topic"))
-            return False
+            return
         partition, offset = message.partition(), message.offset()
         if partition is None or offset is None:
-            return False
-        return self._checkpointer.pending_for(partition, offset) is not None
+            return
+        epoch = self._checkpointer.admit(partition, offset)
+        if epoch is None:
+            return
+        taken = Taken(message, partition, offset, epoch)
+        self._prepare(taken)
+        request_ids = [self._ner.submit(piece) for piece in taken.pieces]
+        self._in_flight.add(taken, request_ids)
 
-    def _parse(self, message: Message) -> _Parsed:
+    def _prepare(self, taken: Taken) -> None:
+        """Parse the message, place the article in its window and cut it into pieces for NER; any failure
+        becomes its dead-letter reason."""
         try:
-            return _Parsed(message, parse_article(message.value(), self._settings.max_article_bytes), None)
-        except InvalidArticle as error:
-            return _Parsed(message, None, error.reason)
+            taken.error = self._checkpointer.dead_letter_reason(taken.partition, taken.offset)
+            if taken.error is not None:
+                return
+            article = parse_article(taken.message.value(), self._settings.max_article_bytes)
+            moment = event_time(article, _timestamp_ms(taken.message))
+            taken.window = window_start(moment, self._window_seconds)
+            taken.pieces = ner_chunks(article.content, self._settings.ner_chunk_chars)
+            taken.article = article
+        except (InvalidArticle, EventTimeOutOfRange) as error:
+            taken.error = error.reason if isinstance(error, InvalidArticle) else str(error)
+        except Exception as error:  # a record no rule foresaw: never let it stop the worker
+            log.exception(event("record_failed", taken.partition, offset=taken.offset))
+            taken.error = f"cannot be parsed: {type(error).__name__}: {error}"
+
+    def _drop_stale(self) -> None:
+        """Forget messages taken under an epoch their partition has left (repositioned, revoked, lost)."""
+        for partition in self._in_flight.partitions():
+            cancelled = self._in_flight.drop_stale(partition, self._checkpointer.epoch(partition))
+            self._ner.cancel(cancelled)
+
+    def _release(self, taken: Taken) -> None:
+        """Count a message that is ready at the front of its partition (or dead-letter it)."""
+        pending = self._checkpointer.pending_for(taken.partition, taken.epoch)
+        if pending is None:
+            return
+        try:
+            self._count(taken, pending)
+        except Exception as error:  # a record no rule foresaw: never let it stop the worker
+            log.exception(event("record_failed", taken.partition, offset=taken.offset))
+            self._dead_letter(taken, f"cannot be counted: {type(error).__name__}: {error}", pending)
+
+    def _count(self, taken: Taken, pending: PendingPartition) -> None:
+        article = taken.article
+        if article is None or taken.error is not None or taken.window is None:
+            self._dead_letter(taken, taken.error or "invalid", pending)
+            return
+        if pending.seen(article.publication, article.article_id):  # the same article again (a retry): once
+            pending.skip(taken.offset)
+            self._stats.duplicates += 1
+            log.info(event("duplicate_skipped", taken.partition, offset=taken.offset, article_id=article.article_id))
+            return
+        entities = article_entities(taken.entities, self._excluded)
+        pending.add_article(taken.offset, article.publication, taken.window, entities, article.article_id)
+        self._stats.articles += 1
+
+    def _dead_letter(self, taken: Taken, reason: str, pending: PendingPartition) -> None:
+        """Not countable: send it to the dead-letter topic; only its offset moves on."""
+        self._dead_letters.send(dead_letter(taken.message, reason))
+        pending.skip(taken.offset)
+        self._stats.dead_letters += 1
+        log.warning(event("dead_lettered", taken.partition, offset=taken.offset, error=reason))
+
+    def _apply_backpressure(self) -> None:
+        """Pause every partition while this worker holds as much NER work as it may; resume at half."""
+        outstanding, waiting = self._ner.outstanding, self._in_flight.bytes
+        if self._busy:
+            self._busy = outstanding > self._busy_requests // 2 or waiting > CALM_BYTES
+        else:
+            self._busy = outstanding >= self._busy_requests or waiting >= BUSY_BYTES
+        for partition in self._checkpointer.assigned():
+            self._pauses.set(partition, PauseReason.BUSY, self._busy)
 
 
 def _timestamp_ms(message: Message) -> int | None:
@@ -237,34 +302,33 @@ def leave_group(consumer: Consumer, timeout: float) -> None:
     log.warning(event("leave_timeout", seconds=timeout, assigned=len(consumer.assignment())))
 
 
-def run_worker(settings: ConsumerSettings, index: int) -> int:
+def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     """Run worker ``index`` until SIGTERM/SIGINT; the process's exit code (0 after a clean stop)."""
     stop = _StopRequest()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    configure_logging(settings.log_level, worker=index)
+    configure_logging(settings.log_level, process=f"worker={index}")
     started = time.monotonic()
-    nlp = load_ner(settings.ner_model)
     sink = open_sink(settings)
-    stats = WorkerStats()
-    if settings.metrics_port is not None:
-        serve_metrics(stats, index, settings.metrics_port + index)
+    stats = WorkerStats(index)
     dead_letters = DeadLetters.connect(
         settings.kafka_bootstrap_servers,
         settings.kafka_dlq_topic,
         f"newscounts-dead-letters-{index}",
         security_config(settings),
     )
+    ner = NerClient(ner_folder, settings.ner_processes)
     checkpointer: Checkpointer  # created with the consumer, which reports commit results to it
 
     def on_commit(error: KafkaError | None, offsets: list[TopicPartition]) -> None:
         checkpointer.on_commit(error, offsets)
 
     consumer = Consumer({**consumer_config(settings, index), "on_commit": on_commit})
-    checkpointer = Checkpointer(consumer, sink, dead_letters, settings, stats)
-    log.info(event("ready", seconds=round(time.monotonic() - started, 1), model=settings.ner_model))
+    pauses = Pauses(consumer, settings.kafka_topic)
+    checkpointer = Checkpointer(consumer, sink, dead_letters, pauses, settings, stats)
+    log.info(event("ready", seconds=round(time.monotonic() - started, 1)))
     try:
-        Worker(settings, index, nlp, consumer, checkpointer, dead_letters, stats).run(stop)
+        Worker(settings, index, consumer, checkpointer, dead_letters, pauses, ner, stats).run(stop)
         leave_group(consumer, LEAVE_TIMEOUT_SECONDS)
     except BaseException:
         checkpointer.drop_all()  # never flush state a crash may have left half-updated
@@ -272,12 +336,13 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
     finally:
         consumer.close()
         dead_letters.deliver(timeout=10.0)
+        ner.close()
         sink.close()
     log.info(stats.summary())
     log.info(event("stopped"))
     return 0
 
 
-def main(settings: ConsumerSettings, index: int) -> None:
-    """Entry point of a spawned worker process."""
-    exit_after_stop(run_worker(settings, index))
+def main(settings: ConsumerSettings, index: int, ner_folder: Path) -> None:
+    """Entry point of a worker process (forked by the supervisor's fork server)."""
+    exit_after_stop(run_worker(settings, index, ner_folder))

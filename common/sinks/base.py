@@ -136,12 +136,14 @@ class Sink(ABC):
     # --- the write side (consumer group) ---
 
     @abstractmethod
-    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
-        """The partition's stored next offset and version; raises :class:`SinkUnavailable`."""
+    def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
+        """The partition's stored next offset and version; raises :class:`SinkUnavailable` (also when it
+        takes longer than ``timeout`` seconds, None: the sink's own bound)."""
 
     @abstractmethod
-    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+    def write(self, flush: PartitionFlush, lease: OffsetLease, *, timeout: float | None = None) -> OffsetLease:
         """Apply ``flush`` atomically if the stored offset still matches ``lease``; return the new lease.
+        ``timeout``: the longest the call may wait for the sink (None: the sink's own bound).
 
         Raises :class:`SinkFenced` when the lease is stale, :class:`SinkUnavailable` on transient
         errors; in both cases nothing was written. (One exception: a Firestore commit that timed out may

@@ -12,6 +12,7 @@ writer of its count documents, which is why it may remember how full they are be
 """
 
 import heapq
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,16 +118,16 @@ class FirestoreSink(Sink):
 
     # --- the write side ---
 
-    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
+    def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
         reference = self._client.collection("offsets").document(offset_key(group_id, topic, partition))
         with _reading("read an offset"):
-            snapshot = reference.get(retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
+            snapshot = reference.get(retry=_retry_within(timeout), timeout=_call_timeout(timeout))
         if not snapshot.exists:
             return OffsetLease(None, None)
         recent_ids = (snapshot.to_dict() or {}).get("recent_ids", [])
         return OffsetLease(snapshot.get("offset"), _version(snapshot.update_time), tuple(recent_ids))
 
-    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+    def write(self, flush: PartitionFlush, lease: OffsetLease, *, timeout: float | None = None) -> OffsetLease:
         offset_reference = self._client.collection("offsets").document(
             offset_key(flush.group_id, flush.topic, flush.partition)
         )
@@ -135,7 +136,8 @@ class FirestoreSink(Sink):
         shelves = self._shelves.pop(shard, None)
         if shelves is None or shelves.version != lease.version:
             shelves = _PartitionShelves(lease.version)
-        self._load_shelves(shelves, shard, flush)
+        started = time.monotonic()
+        self._load_shelves(shelves, shard, flush, timeout)
         batch = self._client.batch()
         offset_fields = {
             "offset": flush.next_offset,
@@ -158,7 +160,10 @@ class FirestoreSink(Sink):
                 f"over the {MAX_COMMIT_BYTES}-byte commit bound: flush more often (fewer pending entities)"
             )
         try:
-            results = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECONDS)
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                raise SinkUnavailable(f"no time left to commit the flush of partition {flush.partition}; retry")
+            results = batch.commit(retry=None, timeout=_call_timeout(left))
         except (api_errors.GoogleAPICallError, *_TRANSIENT) as error:
             raise _commit_failure(error, flush.partition, offset_reference.id) from error
         written = OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
@@ -167,7 +172,9 @@ class FirestoreSink(Sink):
         self._shelves[shard] = shelves
         return written
 
-    def _load_shelves(self, shelves: "_PartitionShelves", shard: str, flush: PartitionFlush) -> None:
+    def _load_shelves(
+        self, shelves: "_PartitionShelves", shard: str, flush: PartitionFlush, timeout: float | None
+    ) -> None:
         """Read the partition's count documents of the scopes ``flush`` touches that ``shelves`` lacks."""
         publications = self._client.collection("publications")
         with _reading(f"read the count documents of partition {flush.partition}"):
@@ -176,7 +183,7 @@ class FirestoreSink(Sink):
                 if pub_key not in shelves.totals and any(window.entities for window in delta.windows.values()):
                     query = reference.collection("totals").where(filter=FieldFilter("shard", "==", shard))
                     shelf = shelves.totals[pub_key] = Shelf()
-                    for _, fields in _raw_documents(query.select(["gen", "e"])):
+                    for _, fields in _raw_documents(query.select(["gen", "e"]), timeout):
                         _record(shelf, fields)
                 missing = sorted(start for start in delta.windows if (pub_key, start) not in shelves.windows)
                 for first in range(0, len(missing), _IN_VALUES):
@@ -186,7 +193,7 @@ class FirestoreSink(Sink):
                         .where(filter=FieldFilter("shard", "==", shard))
                         .where(filter=FieldFilter("window_start", "in", list(found)))
                     )
-                    for _, fields in _raw_documents(query.select(["window_start", "gen", "e"])):
+                    for _, fields in _raw_documents(query.select(["window_start", "gen", "e"]), timeout):
                         _record(found[fields["window_start"].integer_value], fields)
                     shelves.windows.update(((pub_key, start), shelf) for start, shelf in found.items())
 
@@ -490,17 +497,27 @@ def _stream(query: Any) -> Any:
     return query.stream(retry=_READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
 
 
-def _raw_documents(query: Any) -> Iterator[tuple[tuple[int, int], Any]]:
+def _raw_documents(query: Any, timeout: float | None = None) -> Iterator[tuple[tuple[int, int], Any]]:
     """(update time as (seconds, nanos), raw protobuf fields) of each result, for count documents that hold
     thousands of entities each: skipping the client's snapshots and value decoding costs a third of the
     CPU. Uses the query's own (private) stream helper; the contract tests cover it on every run. A failure
     mid-stream raises (SinkUnavailable via :func:`_reading`) rather than resuming."""
-    responses, _ = query._get_stream_iterator(None, _READ_RETRY, CALL_TIMEOUT_SECONDS)
+    responses, _ = query._get_stream_iterator(None, _retry_within(timeout), _call_timeout(timeout))
     for response in responses:
         message = type(response).pb(response)
         if message.HasField("document"):
             updated = message.document.update_time
             yield (updated.seconds, updated.nanos), message.document.fields
+
+
+def _call_timeout(timeout: float | None) -> float:
+    """One RPC's deadline: ``timeout`` when the caller has a time budget, else :data:`CALL_TIMEOUT_SECONDS`."""
+    return CALL_TIMEOUT_SECONDS if timeout is None else max(0.001, min(timeout, CALL_TIMEOUT_SECONDS))
+
+
+def _retry_within(timeout: float | None) -> Retry:
+    """The read retry, giving up within ``timeout`` when the caller has a time budget."""
+    return _READ_RETRY if timeout is None else _READ_RETRY.with_timeout(max(0.001, min(timeout, 3.0)))
 
 
 def _version(update_time: Any) -> str:

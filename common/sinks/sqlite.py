@@ -46,6 +46,16 @@ _TRANSIENT_CODES = {
 }
 """Primary result codes that mean "the file is busy or unreachable right now", not a bug."""
 
+_BUSY_TIMEOUTS = (
+    (30.0, "PRAGMA busy_timeout = 30000"),
+    (10.0, "PRAGMA busy_timeout = 10000"),
+    (3.0, "PRAGMA busy_timeout = 3000"),
+    (1.0, "PRAGMA busy_timeout = 1000"),
+    (0.0, "PRAGMA busy_timeout = 100"),
+)
+"""How long a call waits for another process's write lock, for a caller's time budget (constant statements:
+no SQL is built at run time); the longest that fits the budget, at most :data:`BUSY_TIMEOUT_MS`."""
+
 _FAR_PAST = -(2**62)
 _FAR_FUTURE = 2**62
 
@@ -212,11 +222,13 @@ class SqliteSink(Sink):
             raise
 
     @contextmanager
-    def _guarded(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _guarded(self, what: str, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
         """Serialize calls on this instance; a busy or unreachable file is SinkUnavailable, anything else
-        (a corrupt file, not a database) SinkError."""
+        (a corrupt file, not a database) SinkError. ``timeout`` bounds the wait for another writer's lock."""
         with self._lock:
             try:
+                busy_timeout = _busy_timeout_statement(timeout)
+                self._connection.execute(busy_timeout)
                 yield self._connection
             except sqlite3.Error as error:
                 if getattr(error, "sqlite_errorcode", 0) & 0xFF in _TRANSIENT_CODES:
@@ -225,18 +237,18 @@ class SqliteSink(Sink):
 
     # --- the write side ---
 
-    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
-        with self._guarded("read an offset") as connection:
+    def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
+        with self._guarded("read an offset", timeout) as connection:
             row = connection.execute(
                 "SELECT next_offset, version, recent_ids FROM offsets WHERE offset_key = ?",
                 (offset_key(group_id, topic, partition),),
             ).fetchone()
         return OffsetLease(None, None) if row is None else OffsetLease(row[0], row[1], tuple(json.loads(row[2])))
 
-    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+    def write(self, flush: PartitionFlush, lease: OffsetLease, *, timeout: float | None = None) -> OffsetLease:
         key = offset_key(flush.group_id, flush.topic, flush.partition)
         now = datetime.now(UTC).isoformat()
-        with self._guarded("write a flush") as connection, self._transaction("BEGIN IMMEDIATE"):
+        with self._guarded("write a flush", timeout) as connection, self._transaction("BEGIN IMMEDIATE"):
             row = connection.execute("SELECT version FROM offsets WHERE offset_key = ?", (key,)).fetchone()
             stored = None if row is None else row[0]
             if stored != lease.version:
@@ -369,6 +381,11 @@ class SqliteSink(Sink):
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _busy_timeout_statement(timeout: float | None) -> str:
+    seconds = BUSY_TIMEOUT_MS / 1000 if timeout is None else timeout
+    return next(statement for bound, statement in _BUSY_TIMEOUTS if seconds >= bound)
 
 
 def _bounds(start: datetime | None, end: datetime | None) -> tuple[float, float]:

@@ -206,7 +206,10 @@ class TcpProxy:
 
     :meth:`cut` makes the service unreachable as a network failure does: the listener is closed (new
     connections are refused) and every open connection is reset. :meth:`restore` listens again on the same
-    port. The service behind it keeps running and keeps its data (an emulator restart would lose it).
+    port. :meth:`freeze` makes it hang instead: connections stay open and new ones are accepted, but no byte
+    goes either way until :meth:`thaw` (then what was held is delivered, in order), as with a stalled
+    network path or a backend that stopped answering. The service behind it keeps running and keeps its data
+    (an emulator restart would lose it).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -214,6 +217,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.port = 0
 
     @property
@@ -244,6 +249,12 @@ class TcpProxy:
     def restore(self) -> None:
         self.start()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -268,7 +279,9 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 target.sendall(data)
+            self._flowing.wait()  # a frozen path holds the end of a stream too
         except OSError:
             pass
         finally:

@@ -40,11 +40,14 @@ from tests.chaos.support import (
     stored_offsets,
     wait_for_progress,
 )
+from tests.consumer.records import RawRecord, produce_each
 from tests.consumer.support import (
+    FIXED_TIMESTAMP_MS,
     ConsumerGroupRun,
     article_records,
     assert_counts_equal,
     consumer_group,
+    crash_after_sink_write,
     end_offsets,
     group_env,
     merge_ends,
@@ -122,7 +125,7 @@ def test_kill_9_of_random_workers_five_times_during_a_1000_article_run(
     kafka_bootstrap: str, topic: str, firestore: SinkUnderTest, sample_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """4 workers on Firestore; the first flush dies between the sink write and the Kafka commit
-    (CRASH_AFTER_SINK_WRITE), then a random flushing worker gets SIGKILL at 15%, 30%, 45%, 60% and 75%."""
+    (tests/fault_injection), then a random flushing worker gets SIGKILL at 15%, 30%, 45%, 60% and 75%."""
     env, sink = firestore
     articles = sample_articles[:1000]
     expected = expected_for(articles, DAY)
@@ -132,8 +135,10 @@ def test_kill_9_of_random_workers_five_times_during_a_1000_article_run(
     group = f"g-{topic}"
     choose = seeded_random("kill-9")
     kills: list[dict[str, Any]] = []
-    settings: dict[str, str | int] = {"consumer_processes": 4, "crash_after_sink_write": str(crash_file)}
-    with consumer_group(chaos_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+    settings: dict[str, str | int] = {"consumer_processes": 4}
+    with consumer_group(
+        crash_after_sink_write(chaos_env(kafka_bootstrap, topic, group, env, **settings), crash_file)
+    ) as run:
         crashed = run.wait_for_event("injected_crash", timeout=300)[0]
         for share in (0.15, 0.30, 0.45, 0.60, 0.75):
             wait_for_progress(run, sink, group, topic, ends, share, timeout=900)
@@ -508,3 +513,49 @@ def zombie_attempt(run: ConsumerGroupRun) -> dict[str, Any]:
         "fenced_dropped_articles": sum(int(f["dropped_articles"]) for f in fenced),
         "lost": len([f for f in after if f.get("event") == "lost"]),
     }
+
+
+# --- kill -9 with one partition's records in flight in several places ---
+
+
+def test_kill_9_of_ner_processes_and_of_the_hot_partitions_owner_with_its_records_in_flight(
+    kafka_bootstrap: str, topic: str, sqlite: SinkUnderTest, sample_articles: list[dict[str, Any]]
+) -> None:
+    """Every record in one partition (as an unkeyed burst lands), 4 workers and 2 NER processes: the partition's
+    owner keeps pieces of many articles in both NER processes at once. Both NER processes get SIGKILL (each
+    twice, alternately), then the owner itself, while records of the partition wait for NER, are counted but
+    not flushed, and are being flushed; the counts stay exact."""
+    env, sink = sqlite
+    articles = sample_articles[:400]
+    expected = expected_for(articles, DAY)
+    records = [RawRecord(0, key, value, timestamp=FIXED_TIMESTAMP_MS) for key, value in article_records(articles)]
+    assert all(not isinstance(result, str) for result in produce_each(kafka_bootstrap, topic, records))
+    ends = {0: len(records)}
+    group = f"g-{topic}"
+    settings: dict[str, str | int] = {"consumer_processes": 4, "ner_processes": 2}
+    kills: list[dict[str, Any]] = []
+    with consumer_group(chaos_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+        for share, victim in ((0.1, "ner=0"), (0.25, "ner=1"), (0.4, "ner=0"), (0.55, "ner=1"), (0.7, "owner")):
+            wait_for_progress(run, sink, group, topic, ends, share, timeout=900)
+            if victim == "owner":
+                owner = next(f["worker"] for f in reversed(run.events("flushed")) if f.get("partition") == "0")
+                pid = run.worker_pids()[int(owner)]
+                victim = f"worker={owner}"
+            else:
+                pid = ner_pids(run)[int(victim.split("=")[1])]
+            os.kill(pid, signal.SIGKILL)
+            kills.append(
+                {"process": victim, "pid": pid, "records_counted_before": stored_offsets(sink, group, topic, [0])}
+            )
+        finish(run, sink, group, topic, ends)
+    assert len(run.events("ner_died")) == 4 and len(run.events("worker_died")) == 1, run.log_tail()
+    assert run.events("ner_process_lost"), "the workers saw the NER processes go"
+    assert committed_offsets(kafka_bootstrap, group, topic, [0]) == ends
+    actual = sink_counts(sink)
+    outcome("kill-9-in-flight", len(articles), actual, expected, kills=kills)
+    assert_counts_equal(actual, expected)
+
+
+def ner_pids(run: ConsumerGroupRun) -> dict[int, int]:
+    """Current pid of each NER process index (the latest start)."""
+    return {int(fields["ner"]): int(fields["pid"]) for fields in run.events("ner_started")}

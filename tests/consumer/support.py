@@ -11,12 +11,13 @@ import sys
 import threading
 import time
 import unicodedata
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.article import Article
 from common.sinks.base import Sink, SinkUnavailable
+from common.sinks.firestore import FirestoreSink
+from common.sinks.sqlite import SqliteSink
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
@@ -171,6 +174,17 @@ def consumer_group(env: dict[str, str]) -> Iterator[ConsumerGroupRun]:
         run.kill()
 
 
+FAULT_INJECTION = REPO / "tests" / "fault_injection"
+"""A folder whose ``sitecustomize`` wraps the consumer's sink in every process started with it on PYTHONPATH."""
+CRASH_FILE_VARIABLE = "NEWSCOUNTS_TEST_CRASH_FILE"
+
+
+def crash_after_sink_write(env: dict[str, str], crash_file: Path) -> dict[str, str]:
+    """``env`` with test-only fault injection (tests/fault_injection): while ``crash_file`` exists, the first
+    worker to complete a sink write deletes it, logs ``event=injected_crash`` and exits 137 before it commits."""
+    return {**env, "PYTHONPATH": str(FAULT_INJECTION), CRASH_FILE_VARIABLE: str(crash_file)}
+
+
 def group_env(
     bootstrap: str,
     topic: str,
@@ -179,7 +193,7 @@ def group_env(
     **settings: str | int,
 ) -> dict[str, str]:
     """The environment of ``python -m consumer`` for a test: quick flushes, quick failover, DLQ per topic."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRASH_AFTER")}
+    env = {key: value for key, value in os.environ.items() if key not in (CRASH_FILE_VARIABLE, "PYTHONPATH")}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         KAFKA_TOPIC=topic,
@@ -233,6 +247,30 @@ def wait_until_flushed(
                 f"(stored, end) {behind}\n" + run.log_tail(200)
             )
         time.sleep(0.5)
+
+
+@contextmanager
+def sink_under_test(kind: str, folder: Path, emulator: str | None = None) -> Iterator[tuple[dict[str, str], Sink]]:
+    """A fresh, empty sink of ``kind`` (``sqlite``: a file in ``folder``; ``firestore``: a project of its own on
+    the emulator at ``emulator``, cleared afterwards) and the environment that points a consumer group at it."""
+    if kind == "sqlite":
+        path = folder / "counts.sqlite3"
+        sqlite = SqliteSink(path)
+        try:
+            yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sqlite
+        finally:
+            sqlite.close()
+        return
+    from devservices.firestore import clear_emulator
+
+    assert kind == "firestore" and emulator is not None, kind
+    project = f"sink-{uuid.uuid4().hex[:10]}"
+    firestore = FirestoreSink.connect(project, "(default)")
+    try:
+        yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": emulator}, firestore
+    finally:
+        firestore.close()
+        clear_emulator(emulator, project)
 
 
 # --- the expected counts, computed independently of the consumer's code ---
@@ -292,21 +330,21 @@ def expected_counts(
     window_seconds: int,
     excluded: set[str] = DEFAULT_EXCLUDED,
     timestamp_ms: int = FIXED_TIMESTAMP_MS,
+    timestamps_ms: Sequence[int] | None = None,
 ) -> Counts:
-    """The counting rules applied with plain Counters to the articles and their spaCy entities."""
+    """The counting rules applied with plain Counters to the articles and their spaCy entities.
+
+    An article without ``published_at`` falls in the window of its Kafka record timestamp: ``timestamps_ms``
+    (one per article) when given, else ``timestamp_ms`` for all."""
     publications: Counter[str] = Counter()
     windows: Counter[tuple[str, int]] = Counter()
     mentions: Counter[tuple[str, int, str, str]] = Counter()
     mentioned_in: Counter[tuple[str, int, str, str]] = Counter()
-    for raw, found in zip(articles, entities, strict=True):
+    record_times = [timestamp_ms] * len(articles) if timestamps_ms is None else list(timestamps_ms)
+    for raw, found, record_ms in zip(articles, entities, record_times, strict=True):
         publication = " ".join(raw["publication"].split())
         published = raw.get("published_at")
-        if published:
-            moment = datetime.combine(date.fromisoformat(published[:10]), datetime.min.time(), UTC)
-            assert len(published) == 10, "the reference only handles plain dates"
-            seconds = int(moment.timestamp())
-        else:
-            seconds = timestamp_ms // 1000
+        seconds = event_seconds(published) if published else record_ms // 1000
         window = seconds - seconds % window_seconds
         publications[publication] += 1
         windows[publication, window] += 1
@@ -326,6 +364,17 @@ def expected_counts(
         total[1] += mentioned_in[key]
     counts.entities = {key: (m, a) for key, (m, a) in all_time.items()}
     return counts
+
+
+def event_seconds(published_at: str) -> int:
+    """Seconds since the UTC epoch (floored) of an ISO 8601 date or date-time: a date means its midnight, no
+    zone means UTC (Python's own ISO parser, not the consumer's)."""
+    if len(published_at) == 10:
+        moment = datetime.combine(date.fromisoformat(published_at), datetime.min.time(), UTC)
+    else:
+        moment = datetime.fromisoformat(published_at)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
 
 
 def sink_counts(sink: Sink) -> Counts:

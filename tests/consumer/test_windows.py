@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from common.article import Article
-from consumer.windows import event_time, window_start
+from consumer.windows import EventTimeOutOfRange, event_time, window_start
 
 HOUR = 3600
 
@@ -42,3 +42,21 @@ def test_event_time_without_any_timestamp_is_now() -> None:
     before = datetime.now(UTC)
     moment = event_time(Article(publication="P", content="c"), None)
     assert before <= moment <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize("timestamp_ms", [-62_135_596_800_001, -(2**63), 2**63 - 1, 253_402_300_800_000])
+def test_an_undated_article_with_a_kafka_timestamp_outside_the_accepted_years_is_refused(timestamp_ms: int) -> None:
+    with pytest.raises(EventTimeOutOfRange, match=r"^timestamp out of range"):
+        event_time(Article(publication="P", content="c"), timestamp_ms)
+
+
+def test_a_dated_article_ignores_an_absurd_kafka_timestamp() -> None:
+    article = Article(publication="P", content="c", published_at=datetime(2014, 6, 9, tzinfo=UTC))
+    assert event_time(article, -(2**63)) == datetime(2014, 6, 9, tzinfo=UTC)
+
+
+def test_the_accepted_years_bound_the_kafka_timestamp() -> None:
+    article = Article(publication="P", content="c")
+    assert event_time(article, -30_610_224_000_000) == datetime(1000, 1, 1, tzinfo=UTC)
+    with pytest.raises(EventTimeOutOfRange):
+        event_time(article, 221_845_392_000_000)  # 9000-01-01

@@ -151,7 +151,7 @@ def test_the_workers_read_in_their_group_write_dead_letters_and_cannot_write_art
     finally:
         consumer.close()
     dead_letters = DeadLetters.connect(broker.scram_bootstrap, DLQ, "test-dead-letters", security_config(settings))
-    dead_letters.send(DeadLetter(key=b"k", value=b"not an article", headers=[("error", b"test")]))
+    dead_letters.send(DeadLetter(key=b"k", value=b"not an article", headers=[], ours=[("error", b"test")]))
     assert dead_letters.deliver(TIMEOUT)
     denied = _deliver(Producer(security_config(settings) | {"bootstrap.servers": broker.scram_bootstrap}), TOPIC)
     assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -1,0 +1,52 @@
+"""Test-only fault injection, loaded by every Python process started with this folder on PYTHONPATH
+(``tests.consumer.support.crash_after_sink_write``): nothing of it is in the service's code.
+
+With ``NEWSCOUNTS_TEST_CRASH_FILE`` set, the sinks the consumer opens are wrapped: when that file exists after a
+successful sink write, the first process to delete it logs ``event=injected_crash`` and dies with exit code 137
+(as if killed by SIGKILL) between the sink write and the Kafka commit.
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+CRASH_FILE = os.environ.get("NEWSCOUNTS_TEST_CRASH_FILE")
+EXIT_CODE = 137
+
+
+def _install(crash_file: Path) -> None:
+    import common.sinks.factory as factory
+    from consumer.logs import event
+
+    open_sink = factory.open_sink
+
+    class CrashingSink:
+        """Delegates everything to the real sink; dies once right after a write when the file exists."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def write(self, flush: Any, lease: Any, **options: Any) -> Any:
+            written = self._inner.write(flush, lease, **options)
+            try:
+                crash_file.unlink()
+            except FileNotFoundError:
+                return written
+            logging.getLogger("consumer.checkpoint").error(
+                event("injected_crash", flush.partition, next_offset=flush.next_offset, stage="after sink write")
+            )
+            logging.shutdown()
+            os._exit(EXIT_CODE)
+
+    def open_crashing_sink(settings: Any) -> Any:
+        return CrashingSink(open_sink(settings))
+
+    factory.open_sink = open_crashing_sink
+
+
+if CRASH_FILE:
+    _install(Path(CRASH_FILE))
