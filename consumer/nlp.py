@@ -1,9 +1,9 @@
 """Load the spaCy pipeline once per worker with only what NER needs, and run it over an article in overlapping
 pieces whose entities, spliced together, are exactly those spaCy finds reading the whole article at once.
 
-spaCy's memory grows with the length of a document (~15 KB per token in ``tok2vec``: a 1 MB article would need
-gigabytes), so long content is read in pieces of about ``NER_CHUNK_CHARS`` characters, each with some context
-from its neighbours. Why the result is exact, for the CNN pipelines (``en_core_web_*`` other than ``trf``):
+spaCy's memory grows with the length of the document it reads (docs/consumer.md, "Bounded memory"), so long
+content is read in pieces of at most ``NER_CHUNK_CHARS`` characters, each with some context from its neighbours.
+Why the result is exact, for the CNN pipelines (``en_core_web_*`` other than ``trf``):
 
 - The tokenizer splits text at whitespace first and never looks across it, so a piece that begins and ends where
   a word begins (after whitespace) has the tokens the whole article has there.
@@ -16,7 +16,7 @@ from its neighbours. Why the result is exact, for the CNN pipelines (``en_core_w
   on. So the entities of two overlapping pieces are spliced at such a token (:func:`merge_pieces`): the left
   piece's before it, the right piece's from it. If an overlap holds no such token (e.g. an entity longer than
   the overlap), the context at that cut is widened and its two pieces read again; past the widest context, the
-  cut is spliced at the cut itself and is reported as inexact.
+  left piece's entities are taken up to the cut itself, and the cut is reported as inexact.
 
 The steps are separate so that a pool of processes can read one article's pieces in any order:
 :func:`plan_pieces` (text only), :func:`piece_entities` (one piece read by spaCy: plain, picklable tuples),
@@ -47,8 +47,8 @@ the ``en_core_web_*`` CNN pipelines (4 tokens: four encoder layers with a window
 :func:`load_ner` checks the model does not exceed."""
 
 CONTEXT_CHARS = 200
-"""Characters of context each piece reads beyond each of its cuts (about 40 tokens of news text), extended to
-the nearest word start: room for the margins on both sides of the cut and a splice point between them."""
+"""Characters of context each piece reads beyond each of its cuts, extended to the nearest word start: room for
+the margins on both sides of the cut and a splice point between them in most text (else see ``WIDENING``)."""
 
 WIDENING = 4
 """How much the context at a cut grows each time its overlap held no splice point."""
@@ -70,7 +70,8 @@ class NerModelError(RuntimeError):
 
 
 def load_ner(model: str) -> Language:
-    """The pipeline ``model`` (an installed package or a model directory) with only tok2vec and ner."""
+    """The pipeline ``model`` (an installed package or a model directory) with only tok2vec and ner, provided its
+    NER can be read in pieces exactly (:func:`receptive_field`)."""
     components = _components(model)
     if "ner" not in components:
         raise NerModelError(f"NER_MODEL={model!r} has no 'ner' component (it has {components}): use an NER model")
