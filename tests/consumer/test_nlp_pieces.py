@@ -103,10 +103,12 @@ def assert_spliced_as_whole(name: str, articles: Sequence[dict[str, Any]]) -> No
     assert inexact == dict.fromkeys(PIECE_SIZES, 0)
 
 
+@pytest.mark.timeout(3600)  # spaCy reads 4.6 million characters four times: minutes, more on a busy machine
 def test_every_long_sample_article_spliced_is_as_read_whole(sample_articles: list[dict[str, Any]]) -> None:
     assert_spliced_as_whole("AllSides", sample_articles)
 
 
+@pytest.mark.timeout(3600)
 def test_every_long_wikinews_article_spliced_is_as_read_whole(wikinews_articles: list[dict[str, Any]]) -> None:
     assert_spliced_as_whole("Wikinews", wikinews_articles)
 
