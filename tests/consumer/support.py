@@ -291,8 +291,8 @@ def reference_entities(
     model: str, articles: Sequence[Mapping[str, Any]], processes: int = 2
 ) -> list[list[tuple[str, str]]]:
     """spaCy run directly: each article's (text, label) entities, the articles dealt round-robin over
-    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it; a long
-    content in the pieces of ``consumer.nlp.ner_chunks`` at the default ``NER_CHUNK_CHARS``, as they read it)."""
+    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it), each content
+    read whole, ``nlp(content)``: what the workers' NER in pieces promises to equal."""
     contents = [article["content"] for article in articles]
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         shares = list(pool.map(_entities_of, [model] * processes, [contents[i::processes] for i in range(processes)]))
@@ -303,14 +303,10 @@ def reference_entities(
 
 
 def _entities_of(model: str, contents: list[str]) -> list[list[tuple[str, str]]]:
-    from consumer.nlp import load_ner, ner_chunks
+    from consumer.nlp import load_ner
 
     nlp = load_ner(model)
-    found: list[list[tuple[str, str]]] = []
-    for content in contents:
-        docs = nlp.pipe(ner_chunks(content, NER_CHUNK_CHARS), batch_size=1)
-        found.append([(ent.text, ent.label_) for doc in docs for ent in doc.ents])
-    return found
+    return [[(ent.text, ent.label_) for ent in nlp(content).ents] for content in contents]
 
 
 @dataclass
