@@ -254,17 +254,17 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0
     return received
 
 
-def twenty_articles(sample_articles: list[dict[str, Any]]) -> list[Outgoing]:
-    articles = [SourceArticle(r, Article.model_validate(r).article_id) for r in sample_articles[:10]]
+def twenty_articles(demo_articles: list[dict[str, Any]]) -> list[Outgoing]:
+    articles = [SourceArticle(r, Article.model_validate(r).article_id) for r in demo_articles[:10]]
     return list(repeat_to_count(articles, 20))
 
 
 @pytest.mark.integration
 def test_send_kafka_delivers_keyed_articles(
-    kafka_bootstrap: str, fresh_topic: Callable[..., str], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], demo_articles: list[dict[str, Any]]
 ) -> None:
     topic = fresh_topic("load")
-    stream = twenty_articles(sample_articles)
+    stream = twenty_articles(demo_articles)
     summary = send_kafka(stream, bootstrap=kafka_bootstrap, topic=topic, rate=None, progress=Progress(20, False))
     assert (summary.sent, summary.accepted, summary.errors, len(summary.latencies)) == (20, 20, 0, 20)
     received = consume_all(kafka_bootstrap, topic, 20)
@@ -316,10 +316,10 @@ def producer_service(
 
 @pytest.mark.integration
 def test_send_http_single_and_batch_reach_kafka(
-    kafka_bootstrap: str, producer_service: tuple[str, str], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, producer_service: tuple[str, str], demo_articles: list[dict[str, Any]]
 ) -> None:
     url, topic = producer_service
-    stream = twenty_articles(sample_articles)
+    stream = twenty_articles(demo_articles)
     answered: list[tuple[list[str], Counter[str]]] = []
 
     def send(requests: list[list[Outgoing]], batch: bool, api_key: str) -> Summary:
