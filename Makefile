@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop test lint format typecheck unit integration chaos bench audit clean
+.PHONY: help install run demo status stop test lint format typecheck unit integration chaos bench audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -21,6 +21,12 @@ install: $(VENV)/.installed  ## create .venv and install the project with its te
 
 run: install  ## run Kafka, the HTTP service and 16 consumer processes (SQLite); FIRESTORE=1 for the emulator
 	$(BIN)/python -m devservices up $(if $(FIRESTORE),--firestore,) $(if $(PROCESSES),--processes $(PROCESSES),)
+
+demo: install  ## with `make run` running: send the bundled Wikinews articles, wait until counted, show where to look
+	$(BIN)/python -m devservices demo $(if $(URL),--url $(URL),)
+
+status: install  ## how far behind counting is, from the running service (GET /status)
+	$(BIN)/python -m devservices status $(if $(URL),--url $(URL),)
 
 stop:  ## stop what `make run` (or `python -m devservices kafka/firestore start`) left running
 	$(BIN)/python -m devservices down

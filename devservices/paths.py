@@ -27,3 +27,8 @@ def log_dir() -> Path:
     path = cache_dir() / "logs"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def api_key_file() -> Path:
+    """The local API key that ``make run`` creates once and ``make demo`` sends."""
+    return cache_dir() / "run" / "api-key"

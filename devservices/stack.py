@@ -14,7 +14,7 @@ from types import FrameType
 from common.settings import CommonSettings
 from devservices.firestore import FirestoreEmulator
 from devservices.kafka import KafkaBroker, create_topics, ensure_jars
-from devservices.paths import cache_dir, log_dir, state_dir
+from devservices.paths import api_key_file, log_dir, state_dir
 from devservices.process import pid_alive, stop_process_group
 
 STACK_STATE = "stack.json"
@@ -31,7 +31,7 @@ def stack_pid() -> int | None:
 
 def dev_api_key() -> str:
     """The local API key (created once, kept in the git-ignored cache so restarts keep it)."""
-    path = cache_dir() / "run" / "api-key"
+    path = api_key_file()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(24))
