@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo status stop test lint format typecheck unit integration chaos bench audit clean
+.PHONY: help install run demo status stop reset test lint format typecheck unit integration chaos bench audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -30,6 +30,10 @@ status: install  ## how far behind counting is, from the running service (GET /s
 
 stop:  ## stop what `make run` (or `python -m devservices kafka/firestore start`) left running
 	$(BIN)/python -m devservices down
+
+reset: install  ## stop everything, delete the topic data, SQLite file, emulator data and API key (asks; YES=1 does not)
+	$(MAKE) --no-print-directory stop
+	$(BIN)/python -m devservices reset $(if $(YES),--yes,)
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ python -m devservices up [--firestore] [--processes N]   everything, in the fore
 python -m devservices down                               stop what `up` (or `start`) left running
 python -m devservices demo [--url URL]                   send the demo articles, wait until they are counted
 python -m devservices status [--url URL]                 how far behind counting is (GET /status)
+python -m devservices reset [--yes]                      delete the topic data, SQLite file, emulator data, API key
 python -m devservices kafka start|stop|status [--port 9092]
 python -m devservices firestore start|stop|status [--port 8681]
 """
@@ -16,6 +17,7 @@ from devservices.demo import run_demo
 from devservices.firestore import FirestoreEmulator
 from devservices.kafka import KafkaBroker, create_topics
 from devservices.prereqs import MissingPrerequisite
+from devservices.reset import reset
 from devservices.stack import down, up
 from devservices.status import DEFAULT_URL, print_status
 
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         command = commands.add_parser(name, help=what)
         command.add_argument("--url", default=DEFAULT_URL, help=f"the HTTP service (default {DEFAULT_URL})")
+    reset_command = commands.add_parser("reset", help="delete what the local pipeline keeps between runs (asks)")
+    reset_command.add_argument("--yes", action="store_true", help="delete without asking")
     kafka = commands.add_parser("kafka", help="the local Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
     kafka.add_argument("--port", type=int, default=9092, help="broker port; the controller uses the next one")
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(args.url)
         if args.command == "status":
             return print_status(args.url)
+        if args.command == "reset":
+            return reset(yes=args.yes)
         if args.command == "kafka":
             return _kafka(args.action, args.port, args.partitions)
         return _firestore(args.action, args.port)

@@ -32,3 +32,8 @@ def log_dir() -> Path:
 def api_key_file() -> Path:
     """The local API key that ``make run`` creates once and ``make demo`` sends."""
     return cache_dir() / "run" / "api-key"
+
+
+def firestore_kept_dir() -> Path:
+    """Where ``make run FIRESTORE=1`` keeps the emulator's data between runs (an emulator export)."""
+    return cache_dir() / "firestore" / "kept"
