@@ -33,10 +33,10 @@ run: install  ## run Kafka, the HTTP service and 16 consumer processes (SQLite);
 	$(BIN)/python -m devservices up $(if $(FIRESTORE),--firestore,) $(if $(PROCESSES),--processes $(PROCESSES),)
 
 demo: install  ## with `make run` running: send the bundled Wikinews articles, wait until counted, show where to look
-	$(BIN)/python -m devservices demo $(if $(URL),--url $(URL),)
+	@$(BIN)/python -m devservices demo $(if $(URL),--url $(URL),)
 
 status: install  ## how far behind counting is, from the running service (GET /status)
-	$(BIN)/python -m devservices status $(if $(URL),--url $(URL),)
+	@$(BIN)/python -m devservices status $(if $(URL),--url $(URL),)
 
 stop:  ## stop what `make run` (or `python -m devservices kafka/firestore start`) left running
 	$(BIN)/python -m devservices down

@@ -65,8 +65,8 @@ def where_to_look(url: str) -> str:
             "  At the top right, after 'Checked': 'all counted', or how far behind counting is (`make status`).",
             f"API docs:  {url}/docs",
             "Running `make demo` again sends the same articles: they keep their ids and are not counted twice.",
-            "Articles from Wikinews (en.wikinews.org), CC BY 2.5 (https://creativecommons.org/licenses/by/2.5/), "
-            "via github.com/vanatteveldt/wikinews.",
+            "Articles from Wikinews (en.wikinews.org), CC BY 2.5, via github.com/vanatteveldt/wikinews "
+            "(license: https://creativecommons.org/licenses/by/2.5/).",
         ]
     )
 

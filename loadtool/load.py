@@ -1,10 +1,11 @@
 """Load tool: send articles from JSONL / JSONL.gz files to the HTTP service or straight to Kafka.
 
-``python -m loadtool ../shared/data/allsides-3k.jsonl.gz --count 10000 --batch 100`` reads and
-validates every line with the shared :class:`~common.article.Article` model (invalid lines are counted and
-skipped), builds the stream of articles to send (order, limit, repetitions with fresh ids, publication
-skew), sends it with the chosen concurrency and optional target rate while a progress bar shows rate and
-errors, and ends with a summary: sent, accepted, rejected, errors by status, rate, latency percentiles.
+``python -m loadtool demo/wikinews-cc-by.jsonl.gz --count 10000 --batch 100`` reads and validates every
+line with the shared :class:`~common.article.Article` model (invalid lines are counted and skipped), builds
+the stream of articles to send (order, limit, repetitions with fresh ids, publication skew), sends it with the
+chosen concurrency and optional target rate while a progress bar shows rate and errors, and ends with a
+summary: sent, accepted, rejected, errors by status, rate, latency percentiles. With ``--wait`` it then
+follows the counting (:mod:`loadtool.wait`).
 
 The pure parts (reading, the article stream, the rate schedule, percentiles) are plain functions so the
 benchmark suite (``python -m bench``) reuses them and the tests check them exactly.
