@@ -8,11 +8,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.article import DEFAULT_MAX_ARTICLE_BYTES
 from common.durations import Duration
+
+
+class KafkaSecurityProtocol(StrEnum):
+    """How the Kafka clients talk to the brokers (librdkafka's ``security.protocol``)."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
 
 
 class SinkKind(StrEnum):
@@ -41,6 +50,22 @@ class CommonSettings(BaseSettings):
     kafka_group_id: str = Field(
         "newscounts", description="Consumer group id; also part of the offset keys stored in the sink."
     )
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        KafkaSecurityProtocol.PLAINTEXT,
+        description="How the Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (TLS + user/password).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN.",
+    )
+    kafka_sasl_username: str = Field("", description="Kafka user name with SASL_PLAINTEXT or SASL_SSL.")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="Kafka user's password with SASL_PLAINTEXT or SASL_SSL (secret)."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificate (PEM file) the brokers' TLS certificates must chain to (default: the system's).",
+    )
     sink: SinkKind = Field(
         default_factory=default_sink,
         description="Where counts live: `firestore` or `sqlite` (default: `firestore` when "
@@ -61,6 +86,16 @@ class CommonSettings(BaseSettings):
     max_article_bytes: int = Field(
         DEFAULT_MAX_ARTICLE_BYTES, gt=0, description="Largest accepted article `content`, in UTF-8 bytes."
     )
+
+    @model_validator(mode="after")
+    def _sasl_has_a_user(self) -> "CommonSettings":
+        sasl = self.kafka_security_protocol in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol.value} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD (on Kubernetes: the KafkaUser's Secret, see docs/deploy.md)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_is_whole_seconds(self) -> "CommonSettings":

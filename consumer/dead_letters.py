@@ -55,9 +55,10 @@ class DeadLetters:
         self._failed: list[DeadLetter] = []
 
     @classmethod
-    def connect(cls, bootstrap_servers: str, topic: str, client_id: str) -> "DeadLetters":
+    def connect(cls, bootstrap_servers: str, topic: str, client_id: str, security: dict[str, str]) -> "DeadLetters":
         producer = Producer(
             {
+                **security,
                 "bootstrap.servers": bootstrap_servers,
                 "client.id": client_id,
                 "enable.idempotence": True,

@@ -52,6 +52,11 @@ class ConsumerSettings(CommonSettings):
         description="Article ids remembered per partition (stored with its offset): an article sent again with "
         "the same id (a client retry) is counted once; 0 turns this off.",
     )
+    aliases_file: Path | None = Field(
+        None,
+        description="Alias table added to the shipped one for the aliased view (TSV: surface, label, canonical, "
+        "canonical label; see docs/aliases.md); default: the shipped table only.",
+    )
     consume_batch_size: int = Field(
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )

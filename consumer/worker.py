@@ -17,6 +17,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 from spacy.language import Language
 
 from common.article import Article, InvalidArticle, parse_article
+from common.kafka_client import security_config
 from common.sinks.factory import open_sink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
@@ -40,6 +41,7 @@ LEAVE_TIMEOUT_SECONDS = 10.0
 def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
     """librdkafka settings of worker ``worker``: manual commits only, and the chosen rebalance protocol."""
     config: dict[str, Any] = {
+        **security_config(settings),
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": settings.kafka_group_id,
         "client.id": f"newscounts-consumer-{worker}",
@@ -248,7 +250,10 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
     if settings.metrics_port is not None:
         serve_metrics(stats, index, settings.metrics_port + index)
     dead_letters = DeadLetters.connect(
-        settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, f"newscounts-dead-letters-{index}"
+        settings.kafka_bootstrap_servers,
+        settings.kafka_dlq_topic,
+        f"newscounts-dead-letters-{index}",
+        security_config(settings),
     )
     checkpointer: Checkpointer  # created with the consumer, which reports commit results to it
 

@@ -2,7 +2,8 @@
 
 ``mvn dependency:copy-dependencies`` resolves ``devservices/pom.xml`` into ``.cache/kafka/jars`` once; each
 broker instance then gets its own data directory, formatted with ``kafka.tools.StorageTool`` and started with
-``java -cp 'jars/*' kafka.Kafka``. Tests start private instances on other ports through the same class.
+``java -cp 'jars/*' kafka.Kafka``. Tests start private instances on other ports through the same class, some
+with a SCRAM listener and ACLs enforced (:class:`ScramListener`), as the Kubernetes manifests configure Kafka.
 """
 
 import os
@@ -74,6 +75,35 @@ def ensure_jars(progress: bool = True) -> Path:
     return jars
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True)
+class ScramListener:
+    """A SASL_PLAINTEXT listener on ``port`` for SCRAM-SHA-512 ``users`` (name, password), created when the
+    storage is formatted, with ACLs enforced (StandardAuthorizer). The PLAINTEXT listener stays open to its
+    anonymous principal as a super user, so the one who starts the broker can create topics and ACLs."""
+
+    port: int
+    users: tuple[tuple[str, str], ...]
+
+    def config(self) -> list[str]:
+        return [
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+            f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:ANONYMOUS",
+        ]
+
+    def format_arguments(self) -> list[str]:
+        return [
+            argument
+            for name, password in self.users
+            for argument in ("--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]")
+        ]
+
+
 @dataclass(frozen=True)
 class KafkaBroker(BackgroundService):
     """One local broker: its ports, and the folder holding its data, config and pid."""
@@ -83,10 +113,17 @@ class KafkaBroker(BackgroundService):
     name: str = "kafka"
     port: int = 9092
     controller_port: int = 9093
+    scram: ScramListener | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def scram_bootstrap(self) -> str:
+        """The SCRAM listener's address (only with ``scram``)."""
+        assert self.scram is not None, "this broker has no SCRAM listener"
+        return f"127.0.0.1:{self.scram.port}"
 
     @property
     def home(self) -> Path:
@@ -95,15 +132,20 @@ class KafkaBroker(BackgroundService):
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if self.scram is not None:
+            listeners += f",SASL_PLAINTEXT://127.0.0.1:{self.scram.port}"
+            protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
         lines = [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"listeners={listeners}",
+            f"advertised.listeners={listeners}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
             f"log.dirs={self.home / 'data'}",
             "num.partitions=16",
             "offsets.topic.replication.factor=1",
@@ -118,6 +160,7 @@ class KafkaBroker(BackgroundService):
             "group.consumer.session.timeout.ms=10000",
             "group.consumer.min.session.timeout.ms=5000",
             "auto.create.topics.enable=false",
+            *(self.scram.config() if self.scram is not None else []),
         ]
         config.write_text("\n".join(lines) + "\n")
         (self.home / "log4j2.properties").write_text(_LOG4J)
@@ -126,9 +169,10 @@ class KafkaBroker(BackgroundService):
     def start(self, timeout: float = 60.0) -> int:
         """Format storage on first use, start the broker in the background, wait until it answers."""
         self._refuse_second_start(self.bootstrap)
-        if port_open(self.port) or port_open(self.controller_port):
+        ports = [self.port, self.controller_port] + ([self.scram.port] if self.scram is not None else [])
+        if busy := [port for port in ports if port_open(port)]:
             raise RuntimeError(
-                f"port {self.port} or {self.controller_port} is already in use by another program; "
+                f"port {busy[0]} is already in use by another program; "
                 "stop it or choose other ports (--port/--controller-port)"
             )
         java = require_java()
@@ -153,6 +197,7 @@ class KafkaBroker(BackgroundService):
                     cluster_id,
                     "-c",
                     str(config),
+                    *(self.scram.format_arguments() if self.scram is not None else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -185,10 +230,12 @@ class KafkaBroker(BackgroundService):
 
 
 @contextmanager
-def temporary_broker(name: str) -> Iterator[KafkaBroker]:
+def temporary_broker(name: str, scram_users: dict[str, str] | None = None) -> Iterator[KafkaBroker]:
     """A fresh broker named ``name`` on free ports, for one test or one benchmark run: started with an empty
-    data folder, stopped afterwards, its folder and log file removed."""
-    broker = KafkaBroker(name=name, port=free_port(), controller_port=free_port())
+    data folder, stopped afterwards, its folder and log file removed. With ``scram_users`` (name: password)
+    it also has a SCRAM listener with ACLs enforced (:class:`ScramListener`)."""
+    scram = None if scram_users is None else ScramListener(free_port(), tuple(scram_users.items()))
+    broker = KafkaBroker(name=name, port=free_port(), controller_port=free_port(), scram=scram)
     shutil.rmtree(broker.home, ignore_errors=True)
     broker.start()
     try:

@@ -32,6 +32,8 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from common.article import MAX_ID_CHARS, Article, describe_validation_error
+from common.kafka_client import security_config
+from common.settings import CommonSettings
 from loadtool.wait import Counting, format_counting, read_status, wait_until_counted
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -433,9 +435,11 @@ def kafka_value(outgoing: Outgoing) -> bytes:
     return json.dumps({**outgoing.record, "id": outgoing.article_id}, ensure_ascii=False).encode()
 
 
-def kafka_producer_config(bootstrap: str) -> dict[str, str | int | bool]:
-    """The HTTP service's durability settings (idempotent, acks=all, lz4, 5 ms linger), for a fair comparison."""
+def kafka_producer_config(bootstrap: str, security: dict[str, str]) -> dict[str, str | int | bool]:
+    """The HTTP service's durability settings (idempotent, acks=all, lz4, 5 ms linger), for a fair comparison,
+    connecting as ``security`` says (:func:`common.kafka_client.security_config`)."""
     return {
+        **security,
         "bootstrap.servers": bootstrap,
         "client.id": "newscounts-load",
         "enable.idempotence": True,
@@ -453,12 +457,14 @@ def send_kafka(
     rate: float | None,
     progress: Progress,
     flush_timeout: float = 60.0,
+    security: dict[str, str] | None = None,
     keep_positions: bool = False,
 ) -> Summary:
-    """Produce each article keyed by its id; latency is produce-to-acknowledgment per record.
-    ``keep_positions`` fills :attr:`Summary.positions` from the delivery reports."""
+    """Produce each article keyed by its id; latency is produce-to-acknowledgment per record. ``security``:
+    how to connect (default plain TCP, as to the local broker); ``keep_positions`` fills
+    :attr:`Summary.positions` from the delivery reports."""
     summary = Summary(target=f"kafka {bootstrap} topic {topic}")
-    producer = Producer(kafka_producer_config(bootstrap))
+    producer = Producer(kafka_producer_config(bootstrap, security or {}))
     producer.list_topics(topic, timeout=30)  # connect before the clock starts
 
     def on_delivery(sent_at: float) -> Callable[[KafkaError | None, Message], None]:
@@ -564,7 +570,12 @@ def parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="Target articles per second (open-loop schedule); default: as fast as possible.",
     )
-    cli.add_argument("--kafka", metavar="BOOTSTRAP", help="Produce straight to Kafka at BOOTSTRAP instead of HTTP.")
+    cli.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="Produce straight to Kafka at BOOTSTRAP instead of HTTP, connecting as KAFKA_SECURITY_PROTOCOL, "
+        "KAFKA_SASL_* and KAFKA_SSL_CA_LOCATION say (the services' settings; default plain TCP).",
+    )
     cli.add_argument("--topic", default="articles", help="Kafka topic with --kafka (default articles).")
     cli.add_argument(
         "--limit", type=_positive_int, metavar="N", help="Use only the first N valid articles of the input."
@@ -652,6 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 topic=options.topic,
                 rate=options.rate,
                 progress=progress,
+                security=security_config(CommonSettings()),
                 keep_positions=options.wait,
             )
         else:

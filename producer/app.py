@@ -23,6 +23,7 @@ from producer.auth import load_api_keys
 from producer.errors import install_error_handlers
 from producer.metrics import ProducerMetrics, RequestMetricsMiddleware
 from producer.publisher import Publisher
+from producer.security_headers import SecurityHeadersMiddleware
 from producer.settings import ProducerSettings
 from producer.sink_pool import SinkPool
 
@@ -74,6 +75,8 @@ def create_app(settings: ProducerSettings) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by add_dashboard from the service's own files (no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "ingest", "description": "Publish articles to Kafka (X-API-Key required)."},
             {"name": "counts", "description": "The counts kept by the consumer group."},
@@ -87,6 +90,7 @@ def create_app(settings: ProducerSettings) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if origins := [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost, it sees every answer
     app.include_router(ingest.router)
     app.include_router(read_api.router)
     app.include_router(status.router)
@@ -144,10 +148,15 @@ def add_operations(app: FastAPI) -> None:
 
 
 def add_dashboard(app: FastAPI) -> None:
-    """The dashboard page at ``/`` and its files at ``/static`` (same origin as the read API)."""
+    """The dashboard page at ``/``, the API docs page (Swagger UI) at ``/docs``, and their files at ``/static``
+    (same origin as the read API; nothing is loaded from elsewhere)."""
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

@@ -35,7 +35,7 @@ def load_api_keys(settings: ProducerSettings) -> tuple[bytes, ...]:
     if not usable:
         raise NoApiKeys(
             "no API key configured: set API_KEYS=<key>[,<key>...] or API_KEYS_FILE=<file with one key per line>; "
-            "create a key with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            "create a key with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return usable
 

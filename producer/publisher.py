@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from common.kafka_client import security_config
 from producer.metrics import ProducerMetrics
 from producer.settings import ProducerSettings
 
@@ -50,6 +51,7 @@ class Delivery:
 def producer_config(settings: ProducerSettings) -> dict[str, str | int | float | bool]:
     """librdkafka settings: durable (idempotent, acks=all) and bounded in time and memory."""
     return {
+        **security_config(settings),
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "client.id": "newscounts-producer",
         "enable.idempotence": True,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter
 
-from common.article import MAX_PUBLICATION_CHARS, normalize_publication
+from common.article import MAX_PUBLICATION_CHARS, normalize_publication, publication_problem
 from common.moments import as_utc, date_means_midnight
 from common.sinks.base import PublicationEntities, PublicationSummary, Sink, WindowSummary
 from producer.auth import require_read_key
@@ -26,7 +26,8 @@ Timestamp = Annotated[datetime, BeforeValidator(date_means_midnight), AfterValid
 PublicationName = Annotated[
     str,
     Path(
-        description="The publication name as sent, URL-encoded (e.g. `CNN%20(Web%20News)`).",
+        description="The publication name as sent, URL-encoded (e.g. `CNN%20(Web%20News)`); normalized as in the "
+        "articles. A name that is `.` or `..` is sent with a leading space (`%20..`): clients drop dot segments.",
         examples=["Reuters"],
     ),
 ]
@@ -135,12 +136,14 @@ async def read(request: Request, call: Callable[[Sink], T]) -> T:
 
 
 def publication_name(raw: str) -> str:
-    """The normalized name; a name no article could carry (over 200 characters) is unknown without a read."""
+    """The name normalized as in the articles; one over 200 characters is unknown without a read (404), one
+    with a character no article may carry is refused (422, saying which)."""
     name = normalize_publication(raw)
-    if not name:
-        raise InvalidInput([FieldProblem(field="publication", problem="must not be empty")])
     if len(name) > MAX_PUBLICATION_CHARS:
         raise unknown_publication(name[:40] + "...")
+    problem = publication_problem(name)
+    if problem is not None:
+        raise InvalidInput([FieldProblem(field="publication", problem=problem)])
     return name
 
 

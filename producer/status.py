@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from common.kafka_client import security_config
 from producer.publisher import Publisher
 from producer.settings import ProducerSettings
 from producer.sink_pool import SinkPool
@@ -212,6 +213,7 @@ class GroupProgress:
         self._clock = clock
         self._consumer = Consumer(
             {
+                **security_config(settings),
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
                 "group.id": settings.kafka_group_id,
                 "client.id": "newscounts-status",

@@ -11,14 +11,9 @@ bin_dir="$repo/.cache/bin"
 if [[ -x "$bin_dir/kustomize" ]] && [[ "$("$bin_dir/kustomize" version 2>/dev/null)" == "$VERSION" ]]; then
     exit 0
 fi
-go="$(command -v go || true)"
-if [[ -z "$go" && -x /usr/local/go/bin/go ]]; then
-    go=/usr/local/go/bin/go
-fi
-if [[ -z "$go" ]]; then
-    echo "install-kustomize: Go is not installed; install Go 1.22+ (or put kustomize $VERSION on PATH)" >&2
-    exit 1
-fi
+tool=install-kustomize instead="put kustomize $VERSION on PATH"
+# shellcheck source=k8s/tools/find-go.sh
+source "$repo/k8s/tools/find-go.sh"
 mkdir -p "$bin_dir"
 GOBIN="$bin_dir" GOFLAGS=-buildvcs=false "$go" install "sigs.k8s.io/kustomize/kustomize/v5@$VERSION"
 echo "install-kustomize: $("$bin_dir/kustomize" version) in $bin_dir"

@@ -134,6 +134,7 @@ def run_scenario(
                 pytest.fail(f"browser scenario failed: {record['error']}\nlast view: {record['view']}")
             if step == "done":
                 assert record["pageErrors"] == [], "JavaScript errors on the page"
+                assert record["cspViolations"] == [], "Content-Security-Policy violations on the page"
                 break
             if record.get("waiting"):
                 writes[step]()

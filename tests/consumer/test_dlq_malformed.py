@@ -3,9 +3,10 @@
 tests/consumer/test_group.py covers one message of each kind the issue names (not UTF-8, truncated JSON, not
 an object, a missing field, a wrong type, an empty publication, oversized content, a null value). This file
 adds what it lacks: random bytes, UTF-8 broken inside an otherwise valid article, the other fields with wrong
-types, bad dates, over-long ids and names, JSON that is not one object, a message larger than any article
-could be, and dates whose window lies outside what the sinks can store. Each must land in the dead-letter
-topic with its original bytes and an ``error`` header, and every valid article around them must be counted.
+types, bad dates, over-long ids and names, names with invisible characters, JSON that is not one object, a
+message larger than any article could be, and dates whose window lies outside what the sinks can store. Each
+must land in the dead-letter topic with its original bytes and an ``error`` header, and every valid article
+around them must be counted.
 """
 
 import json
@@ -76,6 +77,8 @@ POISON: list[tuple[bytes, str]] = [
     (b'{"publication": "P", "content": "x", "published_at": "yesterday"}', "published_at: Input should be a valid"),
     (json.dumps({"publication": "P", "content": "x", "id": "i" * 201}).encode(), "id: String should have at most"),
     (json.dumps({"publication": "P" * 201, "content": "x"}).encode(), "publication: must be at most 200 characters"),
+    (json.dumps({"publication": "P\u200b", "content": "x"}).encode(), "publication: must not contain an invisible"),
+    (json.dumps({"publication": "P\u202eQ", "content": "x"}).encode(), "U+202E RIGHT-TO-LEFT OVERRIDE"),
     (json.dumps({"publication": "P", "content": "\u00e9" * 10_001}).encode(), "content: must be at most 20000 bytes"),
     (json.dumps({"publication": "P", "content": "x", "title": "t" * 190_000}).encode(), "message too large"),
 ]

@@ -21,6 +21,16 @@ SECOND_KEY = "nc-test-second-0b1c2d3e4f5a6b7c8d9e"
 
 _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 
+ARTICLE_PLACES = [
+    b"%s",
+    b'{"publication": %s, "content": "x"}',
+    b'{"publication": "P", "content": %s}',
+    b'{"publication": "P", "content": "x", "id": %s}',
+    b'{"publication": "P", "content": "x", "published_at": %s}',
+    b'{"publication": "P", "content": "x", "unknown": %s}',
+]
+"""Where a raw JSON value goes in an article body (``place % value``): the whole body, or one of its fields."""
+
 
 def settings_for(bootstrap: str, topic: str, tmp_path: Path, **overrides: Any) -> ProducerSettings:
     """Settings of a service on ``topic`` with a private SQLite sink, unless ``overrides`` say otherwise."""

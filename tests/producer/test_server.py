@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,15 +40,13 @@ def server_env(bootstrap: str, topic: str, tmp_path: Path, port: int, **extra: s
     return env
 
 
-@pytest.fixture
-def server(kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A running ``newscounts-producer``; yields its base URL and the file its output goes to."""
-    port = free_port()
-    output = tmp_path / "server.log"
-    env = server_env(kafka_bootstrap, fresh_topic("producer-server"), tmp_path, port)
+@contextmanager
+def serving(env: dict[str, str], output: Path) -> Iterator[str]:
+    """``newscounts-producer`` running with ``env`` (its output to ``output``); yields its base URL and stops
+    it with SIGTERM afterwards, checking that it shut down cleanly."""
     with output.open("wb") as log:
         process = subprocess.Popen([str(PRODUCER)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{env['PORT']}"
     try:
         for _ in range(100):
             try:
@@ -57,7 +56,7 @@ def server(kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path
                 pass
             assert process.poll() is None, output.read_text()
             time.sleep(0.2)
-        yield base, output
+        yield base
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal it caught
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
@@ -66,6 +65,15 @@ def server(kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def server(kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A running ``newscounts-producer``; yields its base URL and the file its output goes to."""
+    output = tmp_path / "server.log"
+    env = server_env(kafka_bootstrap, fresh_topic("producer-server"), tmp_path, free_port())
+    with serving(env, output) as base:
+        yield base, output
 
 
 def test_serves_ingest_dashboard_docs_and_shuts_down_cleanly(server: tuple[str, Path]) -> None:
@@ -160,7 +168,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
         (
             {"API_KEYS": ""},
             "newscounts-producer: no API key configured: set API_KEYS=<key>[,<key>...] or API_KEYS_FILE=<file with "
-            "one key per line>; create a key with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            "one key per line>; create a key with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
         ),
         (
             {"API_KEYS": "", "API_KEYS_FILE": "/nonexistent/keys"},
@@ -184,3 +192,31 @@ def test_refuses_to_start_misconfigured(tmp_path: Path, extra: dict[str, str], m
 
     assert finished.returncode == 1
     assert finished.stderr.startswith(message)
+
+
+def test_api_keys_rotate_with_two_keys_live_then_a_restart(
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """docs/deploy.md, "Rotating API keys": the key file holds the new key and the old one, both work; the
+    file then loses the old key, and once the service restarts (it reads the file at start) only the new
+    key works."""
+    new_key, old_key = "new-key-" + "n" * 24, "old-key-" + "o" * 24
+    keys = tmp_path / "keys"
+    keys.write_text(f"# rotating: the new key first, the old one until every client moved\n{new_key}\n{old_key}\n")
+    env = server_env(
+        kafka_bootstrap, fresh_topic("key-rotation"), tmp_path, free_port(), API_KEYS="", API_KEYS_FILE=str(keys)
+    )
+
+    def statuses(base: str) -> dict[str, int]:
+        article = {"publication": "R", "content": "x"}
+        return {
+            key: httpx.post(f"{base}/articles", json=article, headers={"X-API-Key": key}, timeout=30).status_code
+            for key in (new_key, old_key)
+        }
+
+    with serving(env, tmp_path / "both-keys.log") as base:
+        assert statuses(base) == {new_key: 202, old_key: 202}
+        keys.write_text(f"{new_key}\n")
+        assert statuses(base) == {new_key: 202, old_key: 202}, "read at start: the running service keeps both"
+    with serving(env, tmp_path / "new-key.log") as base:
+        assert statuses(base) == {new_key: 202, old_key: 401}
