@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -66,9 +66,17 @@ class Positions:
 
 
 def read_positions(consumer: Consumer, topic: str, timeout: float) -> Positions:
-    """Ask Kafka where the consumer's group stands on ``topic`` (blocking); raises :class:`KafkaException`,
-    :class:`TimeoutError` or :class:`LookupError` (the topic is missing) when it cannot answer in time."""
-    metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    """Ask Kafka where the consumer's group stands on ``topic`` (blocking, ``timeout`` seconds in all); raises
+    :class:`KafkaException`, :class:`TimeoutError` or :class:`LookupError` (the topic is missing)."""
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"Kafka did not give the consumer group's offsets within {timeout:g}s")
+        return remaining
+
+    metadata = consumer.list_topics(topic, timeout=left()).topics.get(topic)
     if metadata is None:
         raise LookupError(f"Kafka topic {topic!r} is not available: missing")
     if metadata.error is not None:
@@ -76,14 +84,14 @@ def read_positions(consumer: Consumer, topic: str, timeout: float) -> Positions:
     partitions = [TopicPartition(topic, partition) for partition in sorted(metadata.partitions)]
     committed = {
         found.partition: found.offset if found.offset >= 0 else None
-        for found in consumer.committed(partitions, timeout=timeout)
+        for found in consumer.committed(partitions, timeout=left())
     }
     start: dict[int, int] = {}
     end: dict[int, int] = {}
     for partition in partitions:
-        watermarks = consumer.get_watermark_offsets(partition, timeout=timeout, cached=False)
+        watermarks = consumer.get_watermark_offsets(partition, timeout=left(), cached=False)
         if watermarks is None:
-            raise TimeoutError(f"Kafka did not give the offsets of partition {partition.partition} within {timeout:g}s")
+            raise TimeoutError(f"Kafka did not give the consumer group's offsets within {timeout:g}s")
         start[partition.partition], end[partition.partition] = watermarks
     return Positions(committed, start, end)
 
@@ -206,11 +214,10 @@ class GroupProgress:
     asks for the committed offsets and the watermarks; one reading at a time.
     """
 
-    def __init__(self, settings: ProducerSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: ProducerSettings) -> None:
         self.topic = settings.kafka_topic
         self.group = settings.kafka_group_id
         self._timeout = settings.ready_timeout.total_seconds()
-        self._clock = clock
         self._consumer = Consumer(
             {
                 **security_config(settings),
@@ -228,7 +235,7 @@ class GroupProgress:
         """A fresh reading (also kept for the rate); raises when Kafka cannot answer."""
         async with self._one_at_a_time:
             positions = await asyncio.to_thread(read_positions, self._consumer, self.topic, self._timeout)
-        self.rate.add(self._clock(), positions.counted)
+        self.rate.add(time.monotonic(), positions.counted)
         return positions
 
     async def try_read(self) -> tuple[Positions | None, str | None]:
