@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import ForeignCpu
+from bench.data import SAMPLE, missing_articles
 from bench.end_to_end import EndToEndResult, run_end_to_end, run_freshness
 from bench.figures import end_to_end_figures, freshness_figures, ingest_figures, limit_figures
 from bench.goals import evaluate
@@ -74,8 +75,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--data",
         type=Path,
-        default=REPO.parent / "shared/data/allsides-3k.jsonl.gz",
-        help="Articles (JSONL or JSONL.gz; default: the 3,000-article AllSides sample).",
+        default=SAMPLE,
+        help="Articles (JSONL or JSONL.gz; default: the 3,000-article AllSides sample beside the checkout).",
     )
     cli.add_argument("--results", type=Path, default=REPO / "bench/results", help="Where results are written.")
     cli.add_argument("--docs", type=Path, default=REPO / "docs/benchmarks.md", help="Docs page to update.")
@@ -265,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
     if options.render is not None:
         return publish(json.loads(options.render.read_text()), options)
+    if problem := missing_articles(options.data):
+        print(problem, file=sys.stderr)
+        return 2
     phases = set(PHASES) if not options.only else {p.strip() for p in options.only.split(",")}
     if unknown := phases - set(PHASES):
         print(f"error: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")

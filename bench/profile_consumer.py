@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from bench.cli import REPO
+from bench.data import SAMPLE, missing_articles
 from bench.memory import is_helper
 from bench.services import (
     BenchError,
@@ -127,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--articles", type=int, default=200, help="Articles to count (default 200).")
     cli.add_argument("--flush-interval", default="2s", help="FLUSH_INTERVAL of the worker (default 2s).")
     cli.add_argument("--rate", type=int, default=100, help="py-spy samples per second (default 100).")
-    cli.add_argument("--data", type=Path, default=REPO.parent / "shared/data/allsides-3k.jsonl.gz")
+    cli.add_argument("--data", type=Path, default=SAMPLE, help="Articles (default: the AllSides sample).")
     cli.add_argument("--output", type=Path, help="Collapsed stacks file (default bench/results/...).")
     return cli
 
@@ -137,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         print("py-spy is not installed: pip install py-spy (it is in the bench extra)", file=sys.stderr)
+        return 1
+    if problem := missing_articles(options.data):
+        print(problem, file=sys.stderr)
         return 1
     output = options.output or REPO / f"bench/results/profile-consumer-{datetime.now(UTC):%Y-%m-%d}.txt"
     source = read_articles([options.data])

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from common.sinks.factory import open_sink
-from producer import ingest, read_api
+from producer import ingest, read_api, status
 from producer.auth import load_api_keys
 from producer.errors import install_error_handlers
 from producer.metrics import ProducerMetrics, RequestMetricsMiddleware
@@ -93,6 +93,7 @@ def create_app(settings: ProducerSettings) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost, it sees every answer
     app.include_router(ingest.router)
     app.include_router(read_api.router)
+    app.include_router(status.router)
     add_operations(app)
     add_dashboard(app)
     return app

@@ -803,3 +803,21 @@
   syncControls(true);
   refresh(true);
 })();
+
+/* The counting line: "counting: N articles behind, ~T to catch up" or "all counted", from GET /status (its
+ * `summary`), every 5 s while the page is visible. Empty when the status cannot be read. */
+(() => {
+  const line = document.getElementById('counting');
+  async function showCounting() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch('/status', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      line.textContent = response.ok ? (await response.json()).summary : '';
+    } catch {
+      line.textContent = '';
+    }
+  }
+  showCounting();
+  setInterval(showCounting, 5000);
+  document.addEventListener('visibilitychange', showCounting);
+})();

@@ -11,7 +11,6 @@ node_modules are missing, unless ``REQUIRE_BROWSER=1`` (CI): then it fails.
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,7 +24,7 @@ from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
 from tests.browser.counts import count_articles
-from tests.browser.service import serve, sqlite_sink, unreachable_sink
+from tests.browser.service import node_script, serve, sqlite_sink, unreachable_sink
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -125,15 +124,7 @@ def run_scenario(
     the script waits for."""
     stderr_path = tmp_path / "browser.stderr"
     with stderr_path.open("w") as stderr:
-        browser = subprocess.Popen(
-            ["node", str(SCRIPT)],
-            cwd=REPO,
-            env={**os.environ, "DASHBOARD_E2E": json.dumps(config)},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+        browser = node_script(SCRIPT, "DASHBOARD_E2E", config, stderr)
     assert browser.stdin is not None and browser.stdout is not None
     try:
         for line in browser.stdout:

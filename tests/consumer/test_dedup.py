@@ -58,9 +58,9 @@ def test_remember_zero_turns_deduplication_off() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_retried_article_is_counted_once_even_after_a_restart(
-    kafka_bootstrap: str, fresh_topic: Callable[..., str], sample_articles: list[dict[str, Any]], tmp_path: Path
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], demo_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    articles = [dict(article, content=article["content"][:600]) for article in sample_articles[:6]]
+    articles = [dict(article, content=article["content"][:600]) for article in demo_articles[:6]]
     topic = fresh_topic("dedup", partitions=2)
     group = f"g-{topic}"
     sink_env = {"SINK": "sqlite", "SQLITE_PATH": str(tmp_path / "counts.sqlite3")}

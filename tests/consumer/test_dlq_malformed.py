@@ -111,9 +111,9 @@ def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[
     clear_emulator(host, project)
 
 
-def short_articles(sample_articles: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The ``count`` shortest of the first 300 sample articles (their entities are quick to compute)."""
-    return sorted(sample_articles[:300], key=lambda article: len(article["content"]))[:count]
+def short_articles(articles: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The ``count`` shortest of ``articles`` (their entities are quick to compute)."""
+    return sorted(articles, key=lambda article: len(article["content"]))[:count]
 
 
 def interleave(
@@ -150,11 +150,11 @@ def dead_letters(bootstrap: str, topic: str, expected: int, timeout: float = 30)
 
 
 def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counted(
-    kafka_bootstrap: str, topic: str, tmp_path: Path, sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, topic: str, tmp_path: Path, demo_articles: list[dict[str, Any]]
 ) -> None:
     path = tmp_path / "counts.sqlite3"
     sink = SqliteSink(path)
-    articles = short_articles(sample_articles, 10)
+    articles = short_articles(demo_articles, 10)
     records = interleave(article_records(articles), [value for value, _ in POISON])
     ends = produce(kafka_bootstrap, topic, records, headers=[("origin", b"malformed-test"), ("empty", None)])
     group = f"g-{topic}"
@@ -186,12 +186,12 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
 
 
 def test_a_date_whose_window_cannot_be_stored_is_dead_lettered_not_a_crash(
-    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], demo_articles: list[dict[str, Any]]
 ) -> None:
     """Valid ISO dates, but a window [start, start + 1 day) that ends after 9999-12-31 or starts before
     0001-01-01: no sink can store or serve it. It must be a dead letter saying so, and the group must go on."""
     env, store = sink
-    articles = short_articles(sample_articles, 4)
+    articles = short_articles(demo_articles, 4)
     poison = [
         json.dumps({"publication": "Far Future", "content": "Angela Merkel in Paris.", "published_at": moment}).encode()
         for moment in OUT_OF_RANGE_DATES

