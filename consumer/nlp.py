@@ -39,8 +39,10 @@ from consumer.model_check import missing_model_message
 
 log = logging.getLogger(__name__)
 
-KEPT_COMPONENTS = ("tok2vec", "ner")
-"""Everything else (tagger, parser, lemmatizer, ...) is excluded: never loaded, never run."""
+NER_COMPONENT = "ner"
+"""The one component kept, with the ``tok2vec`` component only when the NER listens to it; everything else
+(tagger, parser, lemmatizer, and in ``en_core_web_sm`` even ``tok2vec``, whose output nothing reads: its NER
+embeds tokens itself) is excluded: never loaded, never run. docs/consumer.md has what that saves."""
 
 SPLICE_MARGIN_TOKENS = 16
 """Tokens kept between a splice point and the edges of both pieces it joins: four times the receptive field of
@@ -71,12 +73,14 @@ class NerModelError(RuntimeError):
 
 
 def load_ner(model: str) -> Language:
-    """The pipeline ``model`` (an installed package or a model directory) with only tok2vec and ner, provided its
-    NER can be read in pieces exactly (:func:`receptive_field`)."""
-    components = _components(model)
-    if "ner" not in components:
+    """The pipeline ``model`` (an installed package or a model directory) with only its NER (and the ``tok2vec``
+    it listens to, if it does), provided that NER can be read in pieces exactly (:func:`receptive_field`)."""
+    path = _model_path(model)
+    components = _components(path)
+    if NER_COMPONENT not in components:
         raise NerModelError(f"NER_MODEL={model!r} has no 'ner' component (it has {components}): use an NER model")
-    nlp = spacy.load(model, exclude=[name for name in components if name not in KEPT_COMPONENTS])
+    kept = {NER_COMPONENT, *_listened_to(path)}
+    nlp = spacy.load(model, exclude=[name for name in components if name not in kept])
     if (field := receptive_field(nlp)) > SPLICE_MARGIN_TOKENS:
         raise NerModelError(
             f"NER_MODEL={model!r} sees {field} tokens around each token, more than the {SPLICE_MARGIN_TOKENS} "
@@ -85,13 +89,26 @@ def load_ner(model: str) -> Language:
     return nlp
 
 
-def _components(model: str) -> list[str]:
+def _model_path(model: str) -> Path:
     path = spacy.util.get_package_path(model) if spacy.util.is_package(model) else Path(model)
-    meta_file = path / "meta.json"
-    if not meta_file.is_file():
+    if not (path / "meta.json").is_file():
         raise NerModelError(missing_model_message(model))
-    meta = spacy.util.load_meta(meta_file)
+    return path
+
+
+def _components(path: Path) -> list[str]:
+    meta = spacy.util.load_meta(path / "meta.json")
     return list(meta.get("components") or meta.get("pipeline") or [])
+
+
+def _listened_to(path: Path) -> list[str]:
+    """The component whose output the NER reads (a ``Tok2VecListener``'s upstream), if any."""
+    config = spacy.util.load_config(path / "config.cfg") if (path / "config.cfg").is_file() else {}
+    tok2vec = config.get("components", {}).get(NER_COMPONENT, {}).get("model", {}).get("tok2vec", {})
+    if tok2vec.get("@architectures") != _LISTENER:
+        return []
+    upstream = str(tok2vec.get("upstream", "*"))
+    return ["tok2vec" if upstream == "*" else upstream]
 
 
 def receptive_field(nlp: Language) -> int:

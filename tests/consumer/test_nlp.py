@@ -183,3 +183,21 @@ def test_entities_of_a_cut_article_are_those_of_the_whole_article(nlp: Language)
     found = list(entities_per_text(nlp, [content, "Nothing here."], batch_size=1, chunk_chars=len(first) * 10))
     assert found == [[(entity.text, entity.label_) for entity in nlp(content).ents], []]
     assert ("Angela Merkel", "PERSON") in found[0] and ("Paris", "GPE") in found[0]
+
+
+def test_the_default_model_loads_only_its_ner_and_finds_what_the_ner_with_tok2vec_finds(nlp: Language) -> None:
+    """en_core_web_sm's NER embeds tokens itself (nothing listens to its tok2vec component), so tok2vec is not
+    loaded: the entities are those of the pipeline with it."""
+    assert nlp.pipe_names == ["ner"]
+    others = ["tagger", "parser", "senter", "attribute_ruler", "lemmatizer"]
+    with_tok2vec = spacy.load(ConsumerSettings(_env_file=None).ner_model, exclude=others)
+    assert with_tok2vec.pipe_names == ["tok2vec", "ner"]
+    texts = [
+        "Angela Merkel met Emmanuel Macron in Paris on Monday, and the European Union welcomed the deal.",
+        "WASHINGTON (Reuters) - The Federal Reserve left rates unchanged, Jerome Powell told reporters.",
+        "Microsoft and OpenAI signed an agreement in Redmond; Satya Nadella called it historic for Seattle.",
+        "The BBC reported that Boris Johnson spoke with Joe Biden about NATO and the war in Ukraine.",
+    ]
+    found = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+    reference = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in with_tok2vec.pipe(texts)]
+    assert found == reference and sum(map(len, found)) >= 15
