@@ -205,34 +205,23 @@ class Checkpointer:
 
     def _gap(self, state: PartitionState, stored: int, first: int) -> None:
         """The first message after positioning is not at the stored offset (step 2)."""
+        details: dict[str, object]
         if first < stored:
-            log.error(
-                event(
-                    "offset_gap",
-                    state.partition,
-                    stored_offset=stored,
-                    first_offset=first,
-                    direction="backward",
-                    action="the log restarted below the stored offset (topic recreated?): counting from first_offset",
-                )
-            )
-            self._stats.offset_gaps += 1
             state.rebased(first)
-            return
-        low = self._low_watermark(state.partition)
-        if low is not None and low <= stored:
-            return  # offsets without records (transaction markers, compaction): nothing was lost
-        log.error(
-            event(
-                "offset_gap",
-                state.partition,
-                stored_offset=stored,
-                first_offset=first,
-                direction="forward",
-                log_start=low if low is not None else "unknown",
-                action="records before first_offset were deleted before they were counted (retention?)",
-            )
-        )
+            details = {
+                "direction": "backward",
+                "action": "the log restarted below the stored offset (topic recreated?): counting from first_offset",
+            }
+        else:
+            low = self._low_watermark(state.partition)
+            if low is not None and low <= stored:
+                return  # offsets without records (transaction markers, compaction): nothing was lost
+            details = {
+                "direction": "forward",
+                "log_start": low if low is not None else "unknown",
+                "action": "records before first_offset were deleted before they were counted (retention?)",
+            }
+        log.error(event("offset_gap", state.partition, stored_offset=stored, first_offset=first, **details))
         self._stats.offset_gaps += 1
 
     def _low_watermark(self, partition: int) -> int | None:
