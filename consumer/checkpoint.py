@@ -11,7 +11,7 @@ from enum import Enum, auto
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from common.sinks.base import OffsetLease, Sink, SinkFenced, SinkFlushTooLarge, SinkUnavailable
+from common.sinks.base import CountWriter, OffsetLease, SinkFenced, SinkFlushTooLarge, SinkUnavailable
 from common.sinks.tallies import documents_written
 from consumer.dead_letters import DeadLetters
 from consumer.logs import event
@@ -94,7 +94,7 @@ class Checkpointer:
     def __init__(
         self,
         consumer: Consumer,
-        sink: Sink,
+        sink: CountWriter,
         dead_letters: DeadLetters,
         settings: ConsumerSettings,
         stats: WorkerStats,

@@ -17,7 +17,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 from spacy.language import Language
 
 from common.article import Article, InvalidArticle, parse_article
-from common.sinks.factory import open_sink
+from common.sinks.factory import open_writer
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
@@ -243,7 +243,7 @@ def run_worker(settings: ConsumerSettings, index: int) -> int:
     configure_logging(settings.log_level, worker=index)
     started = time.monotonic()
     nlp = load_ner(settings.ner_model)
-    sink = open_sink(settings)
+    sink = open_writer(settings)
     stats = WorkerStats()
     if settings.metrics_port is not None:
         serve_metrics(stats, index, settings.metrics_port + index)

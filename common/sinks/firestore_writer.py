@@ -1,0 +1,281 @@
+"""The Firestore write side (also the emulator): one ``WriteBatch`` commit per flush, fenced by the offset.
+
+One :meth:`FirestoreWriter.write` is one commit: first the partition's offset document, written with a
+precondition (its last update time as read, or "must not exist"), then every count document of the plan
+(:func:`common.sinks.firestore_layout.plan_flush`), with server-side transforms only. Firestore applies a
+commit entirely or not at all, so a fenced or failed commit leaves no count behind. Commits are never
+retried here: the caller retries with the same lease, and if a timed-out commit did apply, that retry is
+refused by the precondition instead of counting twice. The same precondition makes this writer the only one
+of its partition, which is why it may remember its quota of each count document between its commits.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core import exceptions as api_errors
+from google.cloud import firestore
+from google.cloud.firestore_v1 import SERVER_TIMESTAMP, FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+from google.cloud.firestore_v1.types import write as write_types
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.keys import count_document_id, offset_key
+from common.sinks.base import (
+    CountWriter,
+    OffsetLease,
+    PartitionFlush,
+    SinkError,
+    SinkFenced,
+    SinkFlushTooLarge,
+    SinkUnavailable,
+    namespace_taken,
+)
+from common.sinks.count_documents import PARTITIONS_PER_GROUP
+from common.sinks.firestore import (
+    CALL_TIMEOUT_SECONDS,
+    IN_VALUES,
+    READ_RETRY,
+    TRANSIENT,
+    client_for,
+    namespace_root,
+    raw_documents,
+    reading,
+    stored_shape,
+)
+from common.sinks.firestore_layout import (
+    PUBLICATION_CONTAINER,
+    DocumentId,
+    DocumentPlan,
+    FamilyCache,
+    FamilyKey,
+    needed_families,
+    plan_flush,
+    stored_paths,
+)
+
+MAX_COMMIT_BYTES = 4 * 1024 * 1024 - 256 * 1024
+"""Largest commit we send (sum of the encoded writes). Firestore takes requests up to 10 MiB, but the emulator
+refuses gRPC messages over 4 MiB; one bound, under both with a margin for framing, behaves the same in
+development and production. See docs/sinks.md for what a flush weighs."""
+
+_FENCED = (api_errors.FailedPrecondition, api_errors.AlreadyExists, api_errors.NotFound)
+"""What a commit raises when the offset document's precondition fails (only that write has one)."""
+
+_WRITE = write_types.Write.pb()
+_TRANSFORM = write_types.DocumentTransform.FieldTransform
+_REQUEST_TIME = _TRANSFORM.ServerValue.REQUEST_TIME
+
+
+@dataclass
+class _Known:
+    """What this writer knows of one partition's count documents: true while the lease it was read under,
+    and the leases of this writer's own commits since, are current (nobody else wrote the partition)."""
+
+    version: str | None
+    families: FamilyCache = field(default_factory=FamilyCache)
+
+
+class FirestoreWriter(CountWriter):
+    """Counts of one consumer group into one counts namespace. Remembers, per partition it wrote, its quota of
+    the count documents it writes (the last :data:`~common.sinks.firestore_layout.FAMILIES_KEPT` families)."""
+
+    def __init__(self, client: firestore.Client, namespace: str, group_id: str) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._group = group_id
+        self._root = namespace_root(client, namespace)
+        self._claimed = False
+        self._known: dict[str, _Known] = {}
+
+    @classmethod
+    def connect(cls, project: str, database: str, namespace: str, group_id: str) -> "FirestoreWriter":
+        return cls(client_for(project, database), namespace, group_id)
+
+    def _claim(self) -> None:
+        """Make the namespace ours, or refuse when another group counts into it (checked once per writer)."""
+        if self._claimed:
+            return
+        with reading("claim the counts namespace"):
+            try:
+                self._root.create(
+                    {"name": self._namespace, "group": self._group, "created_at": SERVER_TIMESTAMP},
+                    retry=READ_RETRY,
+                    timeout=CALL_TIMEOUT_SECONDS,
+                )
+            except api_errors.AlreadyExists:
+                owner = self._root.get(["group"], retry=READ_RETRY, timeout=CALL_TIMEOUT_SECONDS).get("group")
+                if owner != self._group:
+                    raise namespace_taken(self._namespace, owner, self._group) from None
+        self._claimed = True
+
+    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
+        self._claim()
+        reference = self._root.collection("offsets").document(offset_key(group_id, topic, partition))
+        with reading("read an offset"):
+            snapshot = reference.get(retry=READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
+        if not snapshot.exists:
+            return OffsetLease(None, None)
+        recent_ids = (snapshot.to_dict() or {}).get("recent_ids", [])
+        return OffsetLease(snapshot.get("offset"), _version(snapshot.update_time), tuple(recent_ids))
+
+    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+        self._claim()
+        offset_reference = self._root.collection("offsets").document(
+            offset_key(flush.group_id, flush.topic, flush.partition)
+        )
+        shard = offset_reference.id
+        # Taken out while writing: any failure below leaves it dropped, to be read again from Firestore.
+        known = self._known.pop(shard, None)
+        if known is None or known.version != lease.version:
+            known = _Known(lease.version)
+        self._load(known.families, flush)
+        batch = self._client.batch()
+        offset_fields = {
+            "offset": flush.next_offset,
+            "group": flush.group_id,
+            "topic": flush.topic,
+            "partition": flush.partition,
+            "recent_ids": list(flush.recent_ids),
+            "updated_at": SERVER_TIMESTAMP,
+        }
+        if lease.version is None:
+            batch.create(offset_reference, offset_fields)
+        else:
+            precondition = self._client.write_option(last_update_time=_timestamp(lease.version))
+            batch.update(offset_reference, offset_fields, option=precondition)
+        plans = plan_flush(flush, known.families)
+        batch._add_write_pbs([count_write(self._path(plan.document), plan) for plan in plans])
+        size = sum(type(write).pb(write).ByteSize() for write in batch._write_pbs)
+        if size > MAX_COMMIT_BYTES:
+            raise SinkFlushTooLarge(
+                f"flush of partition {flush.partition} is {size} bytes in {len(batch)} documents, "
+                f"over the {MAX_COMMIT_BYTES}-byte commit bound: flush more often (fewer pending entities)"
+            )
+        try:
+            results = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECONDS)
+        except (api_errors.GoogleAPICallError, *TRANSIENT) as error:
+            raise _commit_failure(error, flush.partition, offset_reference.id) from error
+        written = OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
+        known.version = written.version
+        self._known[shard] = known
+        return written
+
+    def _reference(self, document: DocumentId) -> Any:
+        if document.publication is None:
+            return self._root.collection("index").document(
+                count_document_id(document.container, document.group, document.generation)
+            )
+        pub_key = document.publication
+        publication = self._root.collection("publications").document(pub_key)
+        if document.is_publication:
+            return publication
+        return publication.collection("rollups").document(
+            count_document_id(document.container, document.group, document.generation)
+        )
+
+    def _path(self, document: DocumentId) -> str:
+        return str(self._reference(document)._document_path)
+
+    def _load(self, families: FamilyCache, flush: PartitionFlush) -> None:
+        """Read what this writer does not know of the families ``flush`` touches (one query per publication
+        and one for the index, plus the publications' own documents)."""
+        missing: dict[str | None, list[FamilyKey]] = {}
+        for key in needed_families(flush):
+            if key not in families.families:
+                missing.setdefault(key[0], []).append(key)
+        slot = str(flush.partition % PARTITIONS_PER_GROUP)
+        group = flush.partition // PARTITIONS_PER_GROUP
+        with reading(f"read the count documents of partition {flush.partition}"):
+            for pub_key, keys in missing.items():
+                collection = (
+                    self._root.collection("index")
+                    if pub_key is None
+                    else self._root.collection("publications").document(pub_key).collection("rollups")
+                )
+                containers = sorted({key[1] for key in keys})
+                for family_key in keys:
+                    families.get(family_key)  # known from now on, even if nothing is stored yet
+                for first in range(0, len(containers), IN_VALUES):
+                    query = collection.where(filter=FieldFilter("grp", "==", group)).where(
+                        filter=FieldFilter("cont", "in", containers[first : first + IN_VALUES])
+                    )
+                    for _, fields, _ in raw_documents(query):
+                        self._record(families, (pub_key, fields["cont"].string_value, group), fields, slot)
+                if pub_key is not None and group == 0 and PUBLICATION_CONTAINER in containers:
+                    publications = self._root.collection("publications")
+                    own = publications.where(
+                        filter=FieldFilter(FieldPath.document_id(), "==", publications.document(pub_key))
+                    )
+                    for _, fields, _ in raw_documents(own):
+                        self._record(families, (pub_key, PUBLICATION_CONTAINER, 0), fields, slot)
+
+    @staticmethod
+    def _record(families: FamilyCache, key: FamilyKey, fields: Any, slot: str) -> None:
+        paths, entries = stored_paths(stored_shape(fields))
+        quota = fields["q"].map_value.fields[slot].map_value.fields if "q" in fields else {}
+        charged = quota["f"].integer_value if "f" in quota else 0
+        size = quota["b"].integer_value if "b" in quota else 0
+        families.get(key).load(fields["gen"].integer_value, paths, entries, charged, size)
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+
+def count_write(name: str, plan: DocumentPlan) -> Any:
+    """The ``Write`` of one count document: its plain fields set (merged: only those named in the mask) and
+    its transforms, built directly as a protobuf (the client's merge takes time quadratic in the fields).
+    ``name`` is the document's full resource name."""
+    write = _WRITE()
+    write.update.name = name
+    for names, value in plan.values.items():
+        fields = write.update.fields
+        for outer in names[:-1]:
+            fields = fields[outer].map_value.fields
+        if isinstance(value, str):
+            fields[names[-1]].string_value = value
+        else:
+            fields[names[-1]].integer_value = value
+        write.update_mask.field_paths.append(FieldPath(*names).to_api_repr())
+    for change in plan.changes:
+        transform = write.update_transforms.add()
+        transform.field_path = FieldPath(*change.path).to_api_repr()
+        if change.kind == "increment":
+            transform.increment.integer_value = change.value
+        elif change.kind == "maximum":
+            transform.maximum.integer_value = change.value
+        elif change.kind == "minimum":
+            transform.minimum.integer_value = change.value
+        else:
+            transform.set_to_server_value = _REQUEST_TIME
+    return write_types.Write.wrap(write)
+
+
+def _commit_failure(error: Exception, partition: int, offset_id: str) -> SinkError:
+    """What a failed commit means. Firestore applied none of it, except that after a timeout it may have
+    applied all of it: a retry with the same lease is then fenced, never counted twice."""
+    message = str(error)
+    # The emulator answers INVALID_ARGUMENT "Invalid base version" for a lease newer than the stored document
+    # (e.g. one read from another partition's document) where Firestore answers FAILED_PRECONDITION.
+    if isinstance(error, _FENCED) or (isinstance(error, api_errors.InvalidArgument) and "base version" in message):
+        return SinkFenced(
+            f"offset {offset_id} changed since the lease was read: another worker wrote partition {partition}; "
+            f"drop its pending counts and re-read the offset ({message})"
+        )
+    if "exceeds maximum size" in message or "payload size exceeds" in message:
+        return SinkFlushTooLarge(f"the flush of partition {partition} is too large for one commit: {message}")
+    if isinstance(error, TRANSIENT):
+        return SinkUnavailable(
+            f"Firestore could not commit the flush of partition {partition}: {message}; retry with the same lease"
+        )
+    return SinkError(f"Firestore refused the flush of partition {partition}: {message}")
+
+
+def _version(update_time: Any) -> str:
+    """A document's update time as RFC 3339 with every nanosecond, the opaque ``OffsetLease.version``."""
+    return str(update_time.timestamp_pb().ToJsonString())
+
+
+def _timestamp(version: str) -> Timestamp:
+    timestamp = Timestamp()
+    timestamp.FromJsonString(version)
+    return timestamp

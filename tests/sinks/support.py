@@ -1,0 +1,106 @@
+"""Helpers of the sink tests: one store opened as both sides (writer and reader), and flushes built from tables."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common.keys import publication_key
+from common.settings import CommonSettings, SinkKind
+from common.sinks.base import (
+    CountReader,
+    CountWriter,
+    EntityTally,
+    OffsetLease,
+    PartitionFlush,
+    PublicationDelta,
+    PublicationEntities,
+    PublicationSummary,
+    WindowDelta,
+    WindowSummary,
+)
+from common.sinks.factory import open_reader, open_writer
+
+HOUR = 3600
+GROUP, TOPIC = "contract", "articles"
+
+SinkSpec = tuple[str, str]
+"""How to open the same store again, e.g. in another process: ("sqlite", path) or ("firestore", project)."""
+
+Entities = Sequence[tuple[str, str, int, int]]
+"""(text, label, mentions, articles) of one window."""
+
+
+def settings_of(spec: SinkSpec, **overrides: Any) -> CommonSettings:
+    kind, where = spec
+    values: dict[str, Any] = {"kafka_group_id": GROUP, "window": "1h", **overrides}
+    if kind == "sqlite":
+        return CommonSettings(sink=SinkKind.SQLITE, sqlite_path=Path(where), **values)
+    return CommonSettings(sink=SinkKind.FIRESTORE, firestore_project=where, **values)
+
+
+@dataclass
+class Store:
+    """Both sides of one store; the old single-object calls forward to the side that serves them."""
+
+    writer: CountWriter
+    reader: CountReader
+
+    def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
+        return self.writer.read_offset(group_id, topic, partition)
+
+    def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
+        return self.writer.write(flush, lease)
+
+    def publications(self) -> list[PublicationSummary]:
+        return self.reader.publications().publications
+
+    def entities(self, publication: str, **options: Any) -> PublicationEntities | None:
+        return self.reader.entities(publication, **options)
+
+    def windows(self, publication: str, **options: Any) -> list[WindowSummary] | None:
+        return self.reader.windows(publication, **options)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.reader.close()
+
+
+def open_store(spec: SinkSpec, **overrides: Any) -> Store:
+    settings = settings_of(spec, **overrides)
+    return Store(open_writer(settings), open_reader(settings))
+
+
+def delta(name: str, windows: dict[int, tuple[int, Entities]]) -> tuple[str, PublicationDelta]:
+    """A publication's increments: window start -> (articles, entities)."""
+    return publication_key(name), PublicationDelta(
+        name=name,
+        windows={
+            start: WindowDelta(
+                articles=articles,
+                entities={
+                    (text.casefold(), label): EntityTally(text=text, label=label, mentions=mentions, articles=count)
+                    for text, label, mentions, count in entities
+                },
+            )
+            for start, (articles, entities) in windows.items()
+        },
+    )
+
+
+def flush(
+    partition: int, next_offset: int, *deltas: tuple[str, PublicationDelta], window: int = HOUR
+) -> PartitionFlush:
+    return PartitionFlush(
+        group_id=GROUP,
+        topic=TOPIC,
+        partition=partition,
+        next_offset=next_offset,
+        window_seconds=window,
+        publications=dict(deltas),
+    )
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
