@@ -11,7 +11,8 @@ counts. Under ``namespaces/{namespace}``:
   ``y{YYYY}`` its months, ``all`` the years and all time. Maps: ``n.{bucket}`` articles, ``e.{bucket}.
   {entity}`` = ``{m, a, s: {~spelling: window}}``.
 - ``index/{container}.{group}.{gen}``: the entity index across publications. ``m{YYYYMM}`` days, ``y{YYYY}``
-  months, ``all`` years: ``x.{entity}.{bucket}.{pub}`` = ``{m, a}`` and ``n.{bucket}.{pub}`` articles;
+  months, ``all`` years: ``x.{entity}.{bucket}.{pub}`` = ``{m, a}`` and ``n.{bucket}.{pub}`` articles (and
+  in ``all``, ``t.{year}``: every publication's articles that year);
   ``dict``: every entity's all-time ``s.{entity}`` = ``{m, a, t: {~spelling: window}}``, for search.
 
 ``{entity}`` is the entity key (32 hex digits) followed by its label; ``{bucket}`` a
@@ -213,6 +214,10 @@ def _rollup_entries(
 def _index_entries(bucket: Bucket, counts: IndexDelta) -> list[tuple[Entry, list[Change]]]:
     bucket_key = bucket.key
     entries = []
+    if bucket.level is Level.YEAR:  # the namespace's articles per year: which years hold counts at all
+        leaf = path_of("t", bucket_key)
+        total = (map_part("t", "t"), value_part(leaf, bucket_key, INTEGER_BYTES))
+        entries.append((Entry(leaf, total, 1), [Change(("t", bucket_key), "increment", sum(counts.articles.values()))]))
     for pub_key, articles in counts.articles.items():
         leaf = path_of("n", bucket_key, pub_key)
         counted = (map_part("n", "n"), map_part(path_of("n", bucket_key), bucket_key), value_part(leaf, pub_key, 8))
@@ -341,7 +346,10 @@ def stored_paths(document: StoredMaps) -> tuple[set[str], set[str]]:
                 walk(path, inner, entry_depth)
 
     for top_name, inner in document.items():
-        if top_name == "n":
+        if top_name == "t":
+            paths.add("t")
+            walk(("t",), inner, 2)
+        elif top_name == "n":
             paths.add("n")
             index = any(value is not None for value in (inner or {}).values())
             walk(("n",), inner, 3 if index else 2)

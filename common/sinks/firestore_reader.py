@@ -207,13 +207,11 @@ class _FirestoreSnapshot(Snapshot):
             return bucket_at(Level.DAY, epoch_of(day), self._window_seconds)
         return None
 
-    def index_years(self, entity: str, label: str) -> list[int]:
-        key = storage_key(entity, label)
+    def index_years(self) -> list[int]:
         query = self._root.collection("index").where(filter=FieldFilter("cont", "==", PUBLICATION_CONTAINER))
         years: set[int] = set()
-        for _, fields in self._documents(query.select([_path("x", key)])):
-            for bucket_key in fields["x"].map_value.fields[key].map_value.fields if "x" in fields else ():
-                years.add(_year_start(bucket_key))
+        for _, fields in self._documents(query.select(["t"])):
+            years.update(_year_start(key) for key in (fields["t"].map_value.fields if "t" in fields else ()))
         return sorted(years)
 
     def index(self, entity: str, label: str, buckets: Sequence[Bucket]) -> dict[Bucket, IndexRows]:

@@ -138,8 +138,8 @@ class Snapshot(ABC):
         """The publication's windows that start before ``high`` and end after ``low``."""
 
     @abstractmethod
-    def index_years(self, entity: str, label: str) -> list[int]:
-        """Starts of the years in which any publication mentions the entity."""
+    def index_years(self) -> list[int]:
+        """Starts of the years that hold any article of any publication."""
 
     @abstractmethod
     def index(self, entity: str, label: str, buckets: Sequence[Bucket]) -> dict[Bucket, IndexRows]:
@@ -358,7 +358,7 @@ class RollupReader(CountReader):
         with self._snapshot("read an entity's publications") as snapshot:
             first, last = low, high
             if first is None or last is None:
-                years = snapshot.index_years(entity, label)
+                years = snapshot.index_years()
                 first = (min(years) if years else 0) if first is None else first
                 last = (bucket_at(Level.YEAR, max(years), DAY_SECONDS).end if years else 0) if last is None else last
             buckets = cover(first, last, DAY_SECONDS, finest=Level.DAY).buckets if first < last else ()

@@ -191,7 +191,7 @@ _WINDOW_ENTITIES = """
 SELECT level, start, entity_key, label, text, seen, mentions, articles FROM bucket_entities
 WHERE ns = ? AND pub_key = ? AND level = ? AND start < ? AND start >= ?
 """
-_ENTITY_YEARS = "SELECT DISTINCT start FROM bucket_entities WHERE ns = ? AND entity_key = ? AND level = ?"
+_YEARS = "SELECT DISTINCT start FROM buckets WHERE ns = ? AND level = ?"
 _ENTITY_PUBLICATIONS = (
     "SELECT level, start, pub_key, mentions, articles FROM bucket_entities WHERE ns = ? AND entity_key = ? AND "
     + _IN_BUCKETS
@@ -452,8 +452,8 @@ class _SqliteSnapshot(Snapshot):
         self._rows(self._connection.execute(_WINDOW_ENTITIES, (self._ns, pub_key, level, high, earliest)), found)
         return found
 
-    def index_years(self, entity: str, label: str) -> list[int]:
-        rows = self._connection.execute(_ENTITY_YEARS, (self._ns, entity, int(Level.YEAR)))
+    def index_years(self) -> list[int]:
+        rows = self._connection.execute(_YEARS, (self._ns, int(Level.YEAR)))
         return [start for (start,) in rows]
 
     def index(self, entity: str, label: str, buckets: Sequence[Bucket]) -> dict[Bucket, IndexRows]:

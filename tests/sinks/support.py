@@ -1,6 +1,6 @@
 """Helpers of the sink tests: one store opened as both sides (writer and reader), and flushes built from tables."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,7 +72,7 @@ def open_store(spec: SinkSpec, **overrides: Any) -> Store:
     return Store(open_writer(settings), open_reader(settings))
 
 
-def delta(name: str, windows: dict[int, tuple[int, Entities]]) -> tuple[str, PublicationDelta]:
+def delta(name: str, windows: Mapping[int, tuple[int, Entities]]) -> tuple[str, PublicationDelta]:
     """A publication's increments: window start -> (articles, entities)."""
     return publication_key(name), PublicationDelta(
         name=name,
@@ -104,3 +104,23 @@ def flush(
 
 def at(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def stored_count_documents(project: str) -> list[dict[str, Any]]:
+    """Every count document in the emulator project (publications, their rollups, the index), as stored."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=project)
+    try:
+        return [
+            doc.to_dict() or {}
+            for name in ("publications", "rollups", "index")
+            for doc in client.collection_group(name).stream()
+        ]
+    finally:
+        client.close()
+
+
+def stored_fields(fields: dict[str, Any]) -> int:
+    """Firestore's count of a document's fields: every field, and every field inside a map."""
+    return sum(1 + (stored_fields(value) if isinstance(value, dict) else 0) for value in fields.values())

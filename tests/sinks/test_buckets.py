@@ -25,8 +25,8 @@ from common.sinks.buckets import (
 HOUR = 3600
 
 
-def at(*parts: int) -> int:
-    return epoch_of(datetime(*parts, tzinfo=UTC))  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return epoch_of(datetime(year, month, day, hour, minute, tzinfo=UTC))
 
 
 def test_a_window_rolls_up_into_its_day_month_year_and_all_time() -> None:

@@ -8,8 +8,6 @@ hostile names, and exact sums when several processes write the same documents at
 import multiprocessing
 import socket
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +24,20 @@ from common.sinks.base import (
     SinkUnavailable,
 )
 from common.sinks.tallies import documents_written
-from tests.sinks.support import GROUP, HOUR, TOPIC, Entities, SinkSpec, Store, at, delta, flush, open_store
+from tests.sinks.support import (
+    GROUP,
+    HOUR,
+    TOPIC,
+    Entities,
+    SinkSpec,
+    Store,
+    at,
+    delta,
+    flush,
+    open_store,
+    stored_count_documents,
+    stored_fields,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,28 +46,6 @@ BASE = 1_699_999_200  # 2023-11-14T22:00:00Z, a multiple of an hour
 
 def open_spec(spec: SinkSpec) -> Store:
     return open_store(spec)
-
-
-@pytest.fixture(params=["sqlite", "firestore"])
-def sink_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkSpec]:
-    """A fresh, empty store. Firestore tests get their own emulator project, so helpers running tests in
-    parallel (and clearing projects) never touch each other's data."""
-    if request.param == "sqlite":
-        yield ("sqlite", str(tmp_path / "sink.sqlite3"))
-        return
-    from devservices.firestore import clear_emulator
-
-    host = request.getfixturevalue("firestore_emulator")
-    project = f"sink-contract-{uuid.uuid4().hex[:10]}"
-    yield ("firestore", project)
-    clear_emulator(host, project)
-
-
-@pytest.fixture
-def sink(sink_spec: SinkSpec) -> Iterator[Store]:
-    opened = open_spec(sink_spec)
-    yield opened
-    opened.close()
 
 
 def counts(result: PublicationEntities | None) -> list[tuple[str, str, int, int]]:
@@ -480,37 +469,6 @@ def test_a_window_without_entities_counts_its_articles(sink: Store) -> None:
 
 def entity_rows(start: int, stop: int, mentions: int = 1) -> Entities:
     return [(f"Entity {n:04d}", "ORG", mentions, 1) for n in range(start, stop)]
-
-
-@pytest.fixture
-def small_count_documents(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Count documents that take 10 transforms per commit and 40 fields per partition (Firestore), so a few
-    flushes fill many."""
-    import common.sinks.count_documents as limits
-
-    monkeypatch.setattr(limits, "TRANSFORMS_PER_COMMIT", 10)
-    monkeypatch.setattr(limits, "DOCUMENT_FIELDS", limits.RESERVED_FIELDS + 16 * 40)
-    monkeypatch.setattr(limits, "DOCUMENT_BYTES", limits.RESERVED_BYTES + 16 * 4_000)
-
-
-def stored_count_documents(project: str) -> list[dict[str, Any]]:
-    """Every count document in the emulator project (publications, their rollups, the index), as stored."""
-    from google.cloud import firestore
-
-    client = firestore.Client(project=project)
-    try:
-        return [
-            doc.to_dict() or {}
-            for name in ("publications", "rollups", "index")
-            for doc in client.collection_group(name).stream()
-        ]
-    finally:
-        client.close()
-
-
-def stored_fields(fields: dict[str, Any]) -> int:
-    """Firestore's count of a document's fields: every field, and every field inside a map."""
-    return sum(1 + (stored_fields(value) if isinstance(value, dict) else 0) for value in fields.values())
 
 
 @pytest.mark.usefixtures("small_count_documents")
