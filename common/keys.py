@@ -7,6 +7,7 @@ Both are the same in every process and on every machine.
 
 import base64
 import hashlib
+import re
 from urllib.parse import quote
 
 from common.article import normalize_publication
@@ -52,3 +53,13 @@ def count_document_id(container: str, group: int, generation: int) -> str:
     """Document id of a count document (docs/sinks.md): ``{container}.{group}.{generation}``, e.g. ``m202311.0.2``;
     containers are ``m{YYYYMM}``, ``y{YYYY}``, ``all`` or ``dict``, so the id is always a safe path segment."""
     return f"{container}.{group}.{generation}"
+
+
+_PUBLICATION_KEY = re.compile(r"p_[A-Za-z0-9_-]+")
+
+
+def publication_document_id(key: str) -> str:
+    """``key`` checked to be a :func:`publication_key` (a single safe path segment) before it names a document."""
+    if not _PUBLICATION_KEY.fullmatch(key):
+        raise ValueError(f"not a publication key: {key!r}")
+    return key

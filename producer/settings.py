@@ -55,7 +55,9 @@ class ProducerSettings(CommonSettings):
     read_timeout: Duration = Field(
         timedelta(seconds=10), description="Longest wait of a read endpoint for the sink before answering 503."
     )
-    read_threads: int = Field(4, gt=0, description="Sink connections serving the read API in parallel.")
+    read_threads: int = Field(
+        4, gt=0, description="Threads running the read API's sink reads at once (one shared reader)."
+    )
     cors_origins: str = Field(
         "", description="Origins allowed to call the API from a browser, comma-separated (default none)."
     )

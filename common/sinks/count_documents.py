@@ -17,7 +17,9 @@ knows of one family; :func:`place` decides where each entry of a commit goes:
 
 - an entry goes to the newest generation that holds it, while that one takes more transforms in this
   commit and has quota for what the entry adds;
-- else to the last generation, if it has room; else to a new generation.
+- else to the first generation, from the partition's *cursor* on, that has room; else to a new one. The
+  cursor moves past a generation once the partition's quota there cannot take an entry, so every partition
+  fills generations 0, 1, 2, ... in turn, and counts written at about the same time share documents.
 
 Pure logic, no I/O; unit-tested.
 """
@@ -102,8 +104,12 @@ class Generation:
 
     def cost(self, entry: Entry) -> tuple[int, int]:
         """Fields and bytes ``entry`` would charge here."""
-        unseen = [part for part in entry.parts if part.path not in self.seen]
-        return sum(part.fields for part in unseen), sum(part.bytes for part in unseen)
+        fields = size = 0
+        for part in entry.parts:
+            if part.path not in self.seen:
+                fields += part.fields
+                size += part.bytes
+        return fields, size
 
 
 @dataclass
@@ -113,14 +119,22 @@ class Family:
     generations: list[Generation] = field(default_factory=list)
     holder: dict[str, int] = field(default_factory=dict)
     """Entry key -> the newest generation known to hold it."""
+    cursor: int = 0
+    """The first generation where this partition's quota may still take an entry."""
+    loaded: set[str] = field(default_factory=set)
+    """Buckets whose stored entries were read into ``seen`` (the writer reads each bucket once per lease)."""
 
-    def load(self, generation: int, paths: Iterable[str], entry_keys: Iterable[str], fields: int, size: int) -> None:
-        """Note a stored generation: the paths it holds, its entries, and this partition's recorded charges."""
+    def load(
+        self, generation: int, paths: Iterable[str], entry_keys: Iterable[str], charges: tuple[int, int] | None
+    ) -> None:
+        """Note what a stored generation holds (some of its paths, their entries) and, when ``charges`` is given,
+        this partition's recorded charges there (fields, bytes)."""
         while len(self.generations) <= generation:
             self.generations.append(Generation())
         loaded = self.generations[generation]
         loaded.seen.update(paths)
-        loaded.fields, loaded.bytes = fields, size
+        if charges is not None:
+            loaded.fields, loaded.bytes = charges
         for key in entry_keys:
             self.holder[key] = max(generation, self.holder.get(key, generation))
 
@@ -158,25 +172,26 @@ def place(family: Family, entries: Iterable[Entry], used: dict[int, int] | None 
     return placed
 
 
-def _fits(family: Family, placed: dict[int, Placed], generation: int, entry: Entry) -> bool:
+def _fits(family: Family, placed: dict[int, Placed], generation: int, entry: Entry) -> tuple[bool, bool]:
+    """(whether ``entry`` fits in ``generation`` in this commit, whether the quota is what refuses it)."""
     known = family.generations[generation]
     fields, size = known.cost(entry)
     used = placed[generation].transforms if generation in placed else 0
-    return (
-        used + entry.transforms <= TRANSFORMS_PER_COMMIT
-        and known.fields + fields <= quota_fields()
-        and known.bytes + size <= quota_bytes()
-    )
+    quota = known.fields + fields <= quota_fields() and known.bytes + size <= quota_bytes()
+    return quota and used + entry.transforms <= TRANSFORMS_PER_COMMIT, not quota
 
 
 def _choose(family: Family, placed: dict[int, Placed], entry: Entry) -> int:
     holder = family.holder.get(entry.key)
-    if holder is not None and _fits(family, placed, holder, entry):
+    if holder is not None and _fits(family, placed, holder, entry)[0]:
         return holder
-    last = len(family.generations) - 1
-    if last >= 0 and _fits(family, placed, last, entry):
-        return last
+    for generation in range(family.cursor, len(family.generations)):
+        fits, full = _fits(family, placed, generation, entry)
+        if fits:
+            return generation
+        if full and generation == family.cursor:
+            family.cursor += 1
     family.generations.append(Generation())
-    if not _fits(family, placed, last + 1, entry):
+    if not _fits(family, placed, len(family.generations) - 1, entry)[0]:
         raise ValueError(f"one entry ({entry.key!r}) is larger than a partition's quota of a document")
-    return last + 1
+    return len(family.generations) - 1

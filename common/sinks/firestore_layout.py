@@ -35,7 +35,7 @@ from common.sinks.count_documents import (
     place,
     value_part,
 )
-from common.sinks.rollups import IndexDelta, RollupTally, dictionary_deltas, index_deltas, rollup_deltas
+from common.sinks.rollups import BucketDelta, IndexDelta, RollupTally, dictionary_deltas, index_deltas, rollup_deltas
 
 PUBLICATION_CONTAINER = "all"
 """The publication's all-time family; its generation 0 of group 0 is the publication document itself."""
@@ -161,20 +161,47 @@ def path_of(*names: str) -> str:
     return _SEP.join(names)
 
 
-def needed_families(flush: PartitionFlush) -> list[FamilyKey]:
-    """The families a write of ``flush`` touches, for the writer to load what it does not know."""
-    group = flush.partition // PARTITIONS_PER_GROUP
-    keys: set[FamilyKey] = set()
-    for pub_key, delta in flush.publications.items():
-        keys.update((pub_key, publication_container(b), group) for b in rollup_deltas(delta, flush.window_seconds))
-    index = index_deltas(flush)
-    keys.update((None, index_container(bucket), group) for bucket in index)
-    if any(counts.entities for counts in index.values()):
-        keys.add((None, DICTIONARY, group))
-    return sorted(keys, key=lambda key: (key[0] or "", key[1], key[2]))
+@dataclass
+class FlushCounts:
+    """What a flush adds, computed once for its plan: per publication its buckets, the index, the dictionary."""
+
+    group: int
+    slot: int
+    publications: dict[str, dict[Bucket, BucketDelta]]
+    index: dict[Bucket, IndexDelta]
+    dictionary: dict[str, RollupTally]
+
+    @classmethod
+    def of(cls, flush: PartitionFlush) -> "FlushCounts":
+        group, slot = divmod(flush.partition, PARTITIONS_PER_GROUP)
+        return cls(
+            group,
+            slot,
+            {pub_key: rollup_deltas(delta, flush.window_seconds) for pub_key, delta in flush.publications.items()},
+            index_deltas(flush),
+            dictionary_deltas(flush),
+        )
+
+    def touched(self) -> dict[FamilyKey, set[str]]:
+        """The families the write touches, each with the publication buckets it touches there (none for the
+        index's families): what the writer must know before it plans the write (docs/sinks.md)."""
+        families: dict[FamilyKey, set[str]] = {}
+        for pub_key, buckets in self.publications.items():
+            for bucket in buckets:
+                families.setdefault((pub_key, publication_container(bucket), self.group), set()).add(bucket.key)
+        for bucket in self.index:
+            families.setdefault((None, index_container(bucket), self.group), set())
+        if self.dictionary:
+            families.setdefault((None, DICTIONARY, self.group), set())
+        return families
 
 
 # --- the entries of each kind of count (what they may create, and their transforms) ---
+
+
+_COUNTS_BYTES = 2 * (name_bytes("m") + INTEGER_BYTES)
+"""An entry's ``m`` and ``a``."""
+_MAPS = {name: map_part(name, name) for name in ("e", "n", "x", "s", "t")}
 
 
 def _rollup_entries(
@@ -185,21 +212,22 @@ def _rollup_entries(
         (
             Entry(
                 path_of("n", bucket_key),
-                (map_part("n", "n"), value_part(path_of("n", bucket_key), bucket_key, INTEGER_BYTES)),
+                (_MAPS["n"], value_part(path_of("n", bucket_key), bucket_key, INTEGER_BYTES)),
                 1,
             ),
             [Change(("n", bucket_key), "increment", articles)],
         )
     ]
     bucket_map = map_part(path_of("e", bucket_key), bucket_key)
+    entity_maps = _MAPS["e"]
     for entity, tally in entities.items():
         key = storage_key(entity, tally.label)
         entry_path = path_of("e", bucket_key, key)
         written = spelling(tally.text)
         parts = (
-            map_part("e", "e"),
+            entity_maps,
             bucket_map,
-            Part(entry_path, 4, name_bytes(key) + 2 * (name_bytes("m") + INTEGER_BYTES) + name_bytes("s")),
+            Part(entry_path, 4, len(key) + 1 + _COUNTS_BYTES + 2),
             value_part(path_of(entry_path, "s", written), written, INTEGER_BYTES),
         )
         changes = [
@@ -216,21 +244,23 @@ def _index_entries(bucket: Bucket, counts: IndexDelta) -> list[tuple[Entry, list
     entries = []
     if bucket.level is Level.YEAR:  # the namespace's articles per year: which years hold counts at all
         leaf = path_of("t", bucket_key)
-        total = (map_part("t", "t"), value_part(leaf, bucket_key, INTEGER_BYTES))
+        total = (_MAPS["t"], value_part(leaf, bucket_key, INTEGER_BYTES))
         entries.append((Entry(leaf, total, 1), [Change(("t", bucket_key), "increment", sum(counts.articles.values()))]))
     for pub_key, articles in counts.articles.items():
         leaf = path_of("n", bucket_key, pub_key)
-        counted = (map_part("n", "n"), map_part(path_of("n", bucket_key), bucket_key), value_part(leaf, pub_key, 8))
+        counted = (_MAPS["n"], map_part(path_of("n", bucket_key), bucket_key), value_part(leaf, pub_key, 8))
         entries.append((Entry(leaf, counted, 1), [Change(("n", bucket_key, pub_key), "increment", articles)]))
     for entity, publications in counts.entities.items():
         key = storage_key(entity, counts.labels[entity])
+        entity_map = map_part(path_of("x", key), key)
+        entity_bucket = map_part(path_of("x", key, bucket_key), bucket_key)
         for pub_key, (mentions, articles) in publications.items():
             leaf = path_of("x", key, bucket_key, pub_key)
             parts = (
-                map_part("x", "x"),
-                map_part(path_of("x", key), key),
-                map_part(path_of("x", key, bucket_key), bucket_key),
-                Part(leaf, 3, name_bytes(pub_key) + 2 * (name_bytes("m") + INTEGER_BYTES)),
+                _MAPS["x"],
+                entity_map,
+                entity_bucket,
+                Part(leaf, 3, len(pub_key) + 1 + _COUNTS_BYTES),
             )
             changes = [
                 Change(("x", key, bucket_key, pub_key, "m"), "increment", mentions),
@@ -247,8 +277,8 @@ def _dictionary_entries(known: dict[str, RollupTally]) -> list[tuple[Entry, list
         entry_path = path_of("s", key)
         written = spelling(tally.text)
         parts = (
-            map_part("s", "s"),
-            Part(entry_path, 4, name_bytes(key) + 2 * (name_bytes("m") + INTEGER_BYTES) + name_bytes("t")),
+            _MAPS["s"],
+            Part(entry_path, 4, len(key) + 1 + _COUNTS_BYTES + 2),
             value_part(path_of(entry_path, "t", written), written, INTEGER_BYTES),
         )
         changes = [
@@ -263,17 +293,22 @@ def _dictionary_entries(known: dict[str, RollupTally]) -> list[tuple[Entry, list
 # --- the plan ---
 
 
-def plan_flush(flush: PartitionFlush, cache: FamilyCache) -> list[DocumentPlan]:
-    """Every count document one write of ``flush`` touches and what it writes there, in document order.
+def plan_flush(flush: PartitionFlush, cache: FamilyCache, counts: FlushCounts | None = None) -> list[DocumentPlan]:
+    """Every count document one write of ``flush`` touches and what it writes there, in document order
+    (``counts``: :meth:`FlushCounts.of` the flush, when the caller has it already).
 
     Updates the families in ``cache`` as if the commit succeeds; a writer whose commit fails drops them."""
-    group, slot = divmod(flush.partition, PARTITIONS_PER_GROUP)
+    counts = counts or FlushCounts.of(flush)
+    group, slot = counts.group, counts.slot
     per_family: dict[FamilyKey, list[tuple[Entry, list[Change]]]] = {}
     headers: dict[str, list[Change]] = {}
-    for pub_key, delta in flush.publications.items():
-        for bucket, counts in rollup_deltas(delta, flush.window_seconds).items():
+    for pub_key, buckets in counts.publications.items():
+        for bucket, bucket_counts in buckets.items():
             where = (pub_key, publication_container(bucket), group)
-            per_family.setdefault(where, []).extend(_rollup_entries(bucket, counts.articles, counts.entities))
+            per_family.setdefault(where, []).extend(
+                _rollup_entries(bucket, bucket_counts.articles, bucket_counts.entities)
+            )
+        delta = flush.publications[pub_key]
         starts = sorted(delta.windows)
         headers[pub_key] = [
             Change(("articles",), "increment", sum(window.articles for window in delta.windows.values())),
@@ -281,11 +316,10 @@ def plan_flush(flush: PartitionFlush, cache: FamilyCache) -> list[DocumentPlan]:
             Change(("last",), "maximum", starts[-1]),
             Change(("updated_at",), "request_time"),
         ]
-    for bucket, index in index_deltas(flush).items():
+    for bucket, index in counts.index.items():
         per_family.setdefault((None, index_container(bucket), group), []).extend(_index_entries(bucket, index))
-    known = dictionary_deltas(flush)
-    if known:
-        per_family[(None, DICTIONARY, group)] = _dictionary_entries(known)
+    if counts.dictionary:
+        per_family[(None, DICTIONARY, group)] = _dictionary_entries(counts.dictionary)
     plans: dict[DocumentId, DocumentPlan] = {}
     for family_key in sorted(per_family, key=lambda key: (key[0] or "", key[1], key[2])):
         owner, container, family_group = family_key

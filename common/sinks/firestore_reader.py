@@ -15,6 +15,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import FieldFilter, Query
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from common.keys import publication_document_id
 from common.sinks.buckets import Bucket, Level, bucket_at, epoch_of, levels
 from common.sinks.firestore import (
     IN_VALUES,
@@ -98,7 +99,7 @@ class _FirestoreSnapshot(Snapshot):
             yield name, fields
 
     def _publication(self, pub_key: str) -> Any:
-        return self._root.collection("publications").document(pub_key)
+        return self._root.collection("publications").document(publication_document_id(pub_key))
 
     def _own_document(self, pub_key: str) -> Any:
         """A query for the publication's own document (a query, so that it reads raw, at the snapshot's time)."""

@@ -10,16 +10,17 @@ of its partition, which is why it may remember its quota of each count document 
 """
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from google.api_core import exceptions as api_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1 import SERVER_TIMESTAMP, FieldFilter
-from google.cloud.firestore_v1.field_path import FieldPath
+from google.cloud.firestore_v1.field_path import FieldPath, render_field_path
 from google.cloud.firestore_v1.types import write as write_types
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.keys import count_document_id, offset_key
+from common.keys import count_document_id, offset_key, publication_document_id
 from common.sinks.base import (
     CountWriter,
     OffsetLease,
@@ -47,11 +48,11 @@ from common.sinks.firestore_layout import (
     DocumentId,
     DocumentPlan,
     FamilyCache,
-    FamilyKey,
-    needed_families,
+    FlushCounts,
     plan_flush,
     stored_paths,
 )
+from common.sinks.reading import chunks
 
 MAX_COMMIT_BYTES = 4 * 1024 * 1024 - 256 * 1024
 """Largest commit we send (sum of the encoded writes). Firestore takes requests up to 10 MiB, but the emulator
@@ -128,7 +129,8 @@ class FirestoreWriter(CountWriter):
         known = self._known.pop(shard, None)
         if known is None or known.version != lease.version:
             known = _Known(lease.version)
-        self._load(known.families, flush)
+        counts = FlushCounts.of(flush)
+        self._load(known.families, flush, counts)
         batch = self._client.batch()
         offset_fields = {
             "offset": flush.next_offset,
@@ -143,7 +145,7 @@ class FirestoreWriter(CountWriter):
         else:
             precondition = self._client.write_option(last_update_time=_timestamp(lease.version))
             batch.update(offset_reference, offset_fields, option=precondition)
-        plans = plan_flush(flush, known.families)
+        plans = plan_flush(flush, known.families, counts)
         batch._add_write_pbs([count_write(self._path(plan.document), plan) for plan in plans])
         size = sum(type(write).pb(write).ByteSize() for write in batch._write_pbs)
         if size > MAX_COMMIT_BYTES:
@@ -166,7 +168,7 @@ class FirestoreWriter(CountWriter):
                 count_document_id(document.container, document.group, document.generation)
             )
         pub_key = document.publication
-        publication = self._root.collection("publications").document(pub_key)
+        publication = self._root.collection("publications").document(publication_document_id(pub_key))
         if document.is_publication:
             return publication
         return publication.collection("rollups").document(
@@ -176,49 +178,67 @@ class FirestoreWriter(CountWriter):
     def _path(self, document: DocumentId) -> str:
         return str(self._reference(document)._document_path)
 
-    def _load(self, families: FamilyCache, flush: PartitionFlush) -> None:
-        """Read what this writer does not know of the families ``flush`` touches (one query per publication
-        and one for the index, plus the publications' own documents)."""
-        missing: dict[str | None, list[FamilyKey]] = {}
-        for key in needed_families(flush):
-            if key not in families.families:
-                missing.setdefault(key[0], []).append(key)
+    def _load(self, families: FamilyCache, flush: PartitionFlush, counts: FlushCounts) -> None:
+        """Read what this writer does not know yet of the families ``flush`` touches: its recorded quota of each
+        generation (once per lease), and the stored entries of the publication buckets it is about to add
+        to (once per bucket), so that it charges its quota only for what it creates. One query per publication
+        and one for the index, each projected on those fields."""
         slot = str(flush.partition % PARTITIONS_PER_GROUP)
         group = flush.partition // PARTITIONS_PER_GROUP
+        wanted: dict[str | None, dict[str, set[str]]] = {}
+        for (owner, container, _), buckets in counts.touched().items():
+            known = families.families.get((owner, container, group))
+            missing = buckets if known is None else buckets - known.loaded
+            if known is None or missing:
+                wanted.setdefault(owner, {})[container] = missing
         with reading(f"read the count documents of partition {flush.partition}"):
-            for pub_key, keys in missing.items():
-                collection = (
-                    self._root.collection("index")
-                    if pub_key is None
-                    else self._root.collection("publications").document(pub_key).collection("rollups")
-                )
-                containers = sorted({key[1] for key in keys})
-                for family_key in keys:
-                    families.get(family_key)  # known from now on, even if nothing is stored yet
-                for first in range(0, len(containers), IN_VALUES):
-                    query = collection.where(filter=FieldFilter("grp", "==", group)).where(
-                        filter=FieldFilter("cont", "in", containers[first : first + IN_VALUES])
-                    )
-                    for _, fields, _ in raw_documents(query):
-                        self._record(families, (pub_key, fields["cont"].string_value, group), fields, slot)
-                if pub_key is not None and group == 0 and PUBLICATION_CONTAINER in containers:
-                    publications = self._root.collection("publications")
-                    own = publications.where(
-                        filter=FieldFilter(FieldPath.document_id(), "==", publications.document(pub_key))
-                    )
-                    for _, fields, _ in raw_documents(own):
-                        self._record(families, (pub_key, PUBLICATION_CONTAINER, 0), fields, slot)
+            for owner, containers in wanted.items():
+                self._load_owner(families, owner, group, slot, containers)
 
-    @staticmethod
-    def _record(families: FamilyCache, key: FamilyKey, fields: Any, slot: str) -> None:
-        paths, entries = stored_paths(stored_shape(fields))
-        quota = fields["q"].map_value.fields[slot].map_value.fields if "q" in fields else {}
-        charged = quota["f"].integer_value if "f" in quota else 0
-        size = quota["b"].integer_value if "b" in quota else 0
-        families.get(key).load(fields["gen"].integer_value, paths, entries, charged, size)
+    def _load_owner(
+        self, families: FamilyCache, owner: str | None, group: int, slot: str, containers: dict[str, set[str]]
+    ) -> None:
+        new = {container for container in containers if (owner, container, group) not in families.families}
+        buckets = sorted({bucket for wanted in containers.values() for bucket in wanted})
+        paths = ["gen", "cont", FieldPath("q", slot).to_api_repr()]
+        paths += [FieldPath(top, bucket).to_api_repr() for bucket in buckets for top in ("e", "n")]
+        if owner is None:
+            collection = self._root.collection("index")
+        else:
+            pub_key = owner
+            publication = self._root.collection("publications").document(publication_document_id(pub_key))
+            collection = publication.collection("rollups")
+        queries = [
+            collection.where(filter=FieldFilter("grp", "==", group)).where(filter=FieldFilter("cont", "in", list(part)))
+            for part in chunks(sorted(containers), IN_VALUES)
+        ]
+        if owner is not None and group == 0 and PUBLICATION_CONTAINER in containers:
+            publications = self._root.collection("publications")
+            own = publications.document(publication_document_id(owner))
+            queries.append(publications.where(filter=FieldFilter(FieldPath.document_id(), "==", own)))
+        for container in containers:
+            families.get((owner, container, group)).loaded.update(containers[container])
+        for query in queries:
+            for _, fields, _ in raw_documents(query.select(paths)):
+                container = fields["cont"].string_value
+                stored, entries = stored_paths(stored_shape(fields))
+                quota = fields["q"].map_value.fields[slot].map_value.fields if "q" in fields else {}
+                charges = (quota["f"].integer_value, quota["b"].integer_value) if quota else (0, 0)
+                family = families.get((owner, container, group))
+                family.load(fields["gen"].integer_value, stored, entries, charges if container in new else None)
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+@lru_cache(maxsize=100_000)
+def _segment(name: str) -> str:
+    """One field name as a field path segment (quoted with backticks unless it is a simple name)."""
+    return str(render_field_path([name]))
+
+
+def field_path(names: tuple[str, ...]) -> str:
+    return ".".join(_segment(name) for name in names)
 
 
 def count_write(name: str, plan: DocumentPlan) -> Any:
@@ -235,10 +255,10 @@ def count_write(name: str, plan: DocumentPlan) -> Any:
             fields[names[-1]].string_value = value
         else:
             fields[names[-1]].integer_value = value
-        write.update_mask.field_paths.append(FieldPath(*names).to_api_repr())
+        write.update_mask.field_paths.append(field_path(names))
     for change in plan.changes:
         transform = write.update_transforms.add()
-        transform.field_path = FieldPath(*change.path).to_api_repr()
+        transform.field_path = field_path(change.path)
         if change.kind == "increment":
             transform.increment.integer_value = change.value
         elif change.kind == "maximum":

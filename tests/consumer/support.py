@@ -24,7 +24,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.article import Article
-from common.sinks.base import Sink, SinkUnavailable
+from common.sinks.base import SinkUnavailable
+from tests.sinks.support import SinkSpec, Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
@@ -34,6 +35,13 @@ FIXED_TIMESTAMP_MS = int(time.time()) // 60 * 60_000
 """Kafka timestamp given to every produced record, so windows of articles without a date are known. It is
 recent on purpose: records older than the topic's retention (7 days by default) are deleted by the broker's
 retention check, which then silently removes a test's data between producing and consuming it."""
+STORE_ENV = {"COUNTS_NAMESPACE": "counts"}
+"""The counts namespace of the tests' consumer groups (whatever their group id), in their environment."""
+
+
+def group_store(spec: SinkSpec) -> Store:
+    """The store a test's consumer group writes (:func:`group_env` settings, :data:`STORE_ENV` namespace)."""
+    return open_store(spec, counts_namespace=STORE_ENV["COUNTS_NAMESPACE"], window="1d")
 
 
 # --- producing ---
@@ -199,7 +207,7 @@ def group_env(
 
 
 def wait_until_flushed(
-    sink: Sink,
+    sink: Store,
     group: str,
     topic: str,
     ends: Mapping[int, int],
@@ -328,7 +336,7 @@ def expected_counts(
     return counts
 
 
-def sink_counts(sink: Sink) -> Counts:
+def sink_counts(sink: Store) -> Counts:
     """Read everything back through the sink's read API (all time, and per window with every entity)."""
     counts = Counts()
     for summary in sink.publications():

@@ -17,18 +17,17 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from consumer.settings import ConsumerSettings
 from consumer.worker import consumer_config, leave_group
 from tests.consumer.support import (
     FIXED_TIMESTAMP_MS,
+    STORE_ENV,
     article_records,
     assert_counts_equal,
     consumer_group,
     expected_counts,
     group_env,
+    group_store,
     merge_ends,
     poll_until,
     produce,
@@ -36,6 +35,7 @@ from tests.consumer.support import (
     sink_counts,
     wait_until_flushed,
 )
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -62,21 +62,22 @@ def topic(fresh_topic: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     path = tmp_path / "counts.sqlite3"
-    sink = SqliteSink(path)
-    yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sink
+    sink = group_store(("sqlite", str(path)))
+    yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sink
     sink.close()
 
 
 @pytest.fixture
-def firestore(firestore_emulator: str) -> Iterator[tuple[dict[str, str], Sink]]:
+def firestore(firestore_emulator: str) -> Iterator[tuple[dict[str, str], Store]]:
     """A Firestore project of its own on the emulator (other tests clear theirs concurrently)."""
     from devservices.firestore import clear_emulator
 
     project = f"consumer-{uuid.uuid4().hex[:10]}"
-    sink = FirestoreSink.connect(project, "(default)")
-    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}, sink
+    sink = group_store(("firestore", project))
+    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}
+    yield {**env, **STORE_ENV}, sink
     sink.close()
     clear_emulator(firestore_emulator, project)
 
@@ -91,7 +92,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: list[i
 
 
 def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     articles = [article for article, _ in reference]
@@ -106,7 +107,7 @@ def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
 
 
 def test_counts_are_exact_in_firestore(
-    kafka_bootstrap: str, topic: str, firestore: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, firestore: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = firestore
     chosen = reference[:60]
@@ -120,7 +121,7 @@ def test_counts_are_exact_in_firestore(
 
 
 def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any], tmp_path: Path
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any], tmp_path: Path
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 90)]
@@ -149,7 +150,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
 
 
 def test_a_stopped_worker_that_lost_its_partitions_cannot_write_when_it_resumes(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 80)]
@@ -194,7 +195,7 @@ POISON: list[tuple[bytes | None, str]] = [
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_counted(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [(dict(reference[i][0]), reference[i][1]) for i in shortest(reference, 8)]
@@ -267,7 +268,7 @@ def read_at(bootstrap: str, position: TopicPartition) -> bytes | None:
 
 
 def test_growing_from_1_to_4_workers_mid_run_keeps_counts_exact_kip848(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 120)]
@@ -316,7 +317,7 @@ def test_leave_group_serves_the_revocation_of_every_partition_before_close(kafka
 
 
 def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_exit_0(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store]
 ) -> None:
     """Ctrl-C in a terminal, ``docker compose`` and process managers signal every process of the group, and the
     supervisor forwards SIGTERM again: a stop signal that reaches a process that has already stopped and is
@@ -337,7 +338,7 @@ def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_
 
 
 def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consume_timeout(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     """A Kafka ``consume(n, timeout)`` call returns only once it has ``n`` messages or the timeout passed: a
     worker waiting that way would hold a trickle of articles back (up to CONSUME_TIMEOUT, here two minutes).

@@ -13,11 +13,11 @@ import pytest
 
 from common.keys import publication_key
 from common.settings import SinkKind
-from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, Sink, WindowDelta
-from common.sinks.factory import open_sink
+from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
 from devservices.process import free_port
 from producer.settings import ProducerSettings
 from tests.producer.support import API_KEY, service, settings_for
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -66,7 +66,7 @@ def flushes() -> list[PartitionFlush]:
     ]
 
 
-def write_known_counts(sink: Sink) -> None:
+def write_known_counts(sink: Store) -> None:
     for flush in flushes():
         sink.write(flush, sink.read_offset(GROUP, TOPIC, flush.partition))
 
@@ -106,7 +106,7 @@ def sink_settings(kind: str, request: pytest.FixtureRequest, bootstrap: str, tmp
 @pytest.fixture(params=["sqlite", "firestore"])
 async def counts(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Counts]:
     settings = sink_settings(request.param, request, kafka_bootstrap, tmp_path)
-    sink = open_sink(settings)
+    sink = Store(settings)
     try:
         write_known_counts(sink)
     finally:

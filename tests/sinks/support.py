@@ -1,7 +1,6 @@
 """Helpers of the sink tests: one store opened as both sides (writer and reader), and flushes built from tables."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,18 +39,30 @@ def settings_of(spec: SinkSpec, **overrides: Any) -> CommonSettings:
     return CommonSettings(sink=SinkKind.FIRESTORE, firestore_project=where, **values)
 
 
-@dataclass
 class Store:
-    """Both sides of one store; the old single-object calls forward to the side that serves them."""
+    """Both sides of one store: its reader, and a writer per consumer group (opened when first used, as a
+    worker of that group opens one); the old single-object calls forward to the side that serves them."""
 
-    writer: CountWriter
-    reader: CountReader
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self.reader: CountReader = open_reader(settings)
+        self._writers: dict[str, CountWriter] = {}
+
+    @property
+    def writer(self) -> CountWriter:
+        """The writer of the settings' own consumer group."""
+        return self.writer_of(self.settings.kafka_group_id)
+
+    def writer_of(self, group_id: str) -> CountWriter:
+        if group_id not in self._writers:
+            self._writers[group_id] = open_writer(self.settings.model_copy(update={"kafka_group_id": group_id}))
+        return self._writers[group_id]
 
     def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:
-        return self.writer.read_offset(group_id, topic, partition)
+        return self.writer_of(group_id).read_offset(group_id, topic, partition)
 
     def write(self, flush: PartitionFlush, lease: OffsetLease) -> OffsetLease:
-        return self.writer.write(flush, lease)
+        return self.writer_of(flush.group_id).write(flush, lease)
 
     def publications(self) -> list[PublicationSummary]:
         return self.reader.publications().publications
@@ -63,13 +74,13 @@ class Store:
         return self.reader.windows(publication, **options)
 
     def close(self) -> None:
-        self.writer.close()
+        for writer in self._writers.values():
+            writer.close()
         self.reader.close()
 
 
 def open_store(spec: SinkSpec, **overrides: Any) -> Store:
-    settings = settings_of(spec, **overrides)
-    return Store(open_writer(settings), open_reader(settings))
+    return Store(settings_of(spec, **overrides))
 
 
 def delta(name: str, windows: Mapping[int, tuple[int, Entities]]) -> tuple[str, PublicationDelta]:

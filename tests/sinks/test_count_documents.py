@@ -35,9 +35,11 @@ def test_entries_fill_a_document_then_open_the_next() -> None:
 def test_an_entry_goes_back_to_the_document_that_holds_it() -> None:
     family = Family()
     placed(family, *(entry(k) for k in "abcd"))
-    # "a" is held by generation 0 (no new fields there); "f" is new: the last generation
-    assert placed(family, entry("a"), entry("f")) == {0: ["a"], 1: ["f"]}
-    assert family.generations[0].fields == 7  # nothing new charged for "a"
+    # "a" is held by generation 0 (no new fields there); "f" is new: the first generation with room, also 0
+    assert placed(family, entry("a"), entry("f")) == {0: ["a", "f"]}
+    assert family.generations[0].fields == 7 + 2  # nothing new charged for "a"
+    # "d" is held by generation 1: it goes back there even though generation 0 has room
+    assert placed(family, entry("d")) == {1: ["d"]}
 
 
 def test_the_quota_opens_a_new_document_before_the_transforms_do() -> None:
@@ -60,7 +62,7 @@ def test_transforms_already_used_in_a_document_count() -> None:
 def test_a_loaded_document_is_known_as_stored() -> None:
     family = Family()
     # stored by others: the shared map and x; this partition charged 11 of its 12 fields there earlier
-    family.load(0, {"shared", "x"}, {"x"}, fields=11, size=100)
+    family.load(0, {"shared", "x"}, {"x"}, (11, 100))
     # "x" is there already (no charge, it is held); "y" would charge 2 fields: over the quota, so generation 1
     assert placed(family, entry("x"), entry("y")) == {0: ["x"], 1: ["y"]}
     assert (family.generations[0].fields, family.generations[1].fields) == (11, 3)
@@ -69,3 +71,18 @@ def test_a_loaded_document_is_known_as_stored() -> None:
 def test_an_entry_larger_than_a_quota_is_refused() -> None:
     with pytest.raises(ValueError, match="larger than a partition's quota"):
         place(Family(), [entry("huge", fields=40)])
+
+
+def test_each_partition_fills_the_generations_from_its_cursor() -> None:
+    """A partition that finds generations others filled writes into them (its own quota there is unused),
+    oldest first, before it opens a new one: partitions writing at the same time share documents."""
+    family = Family()
+    for generation in range(3):  # three generations, where this partition never wrote
+        family.load(generation, {"shared"}, (), (0, 0))
+    assert placed(family, *(entry(f"k{n}") for n in range(5))) == {0: ["k0", "k1", "k2"], 1: ["k3", "k4"]}
+    # "shared" was there already: 2 fields per entry, of a quota of 12
+    assert [g.fields for g in family.generations] == [6, 4, 0]
+    assert placed(family, *(entry(f"m{n}") for n in range(4))) == {0: ["m0", "m1", "m2"], 1: ["m3"]}
+    # generation 0 is now full for this partition: later entries start at generation 1
+    assert placed(family, *(entry(f"p{n}") for n in range(4))) == {1: ["p0", "p1", "p2"], 2: ["p3"]}
+    assert (family.cursor, [g.fields for g in family.generations]) == (2, [12, 12, 2])

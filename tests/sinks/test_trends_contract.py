@@ -99,7 +99,7 @@ def random_flushes(seed: int = 7) -> list[PartitionFlush]:
 def write_all(store: Store, flushes: list[PartitionFlush]) -> None:
     leases: dict[int, OffsetLease] = {}
     for written in flushes:
-        lease = leases.get(written.partition) or store.read_offset(GROUP, TOPIC, written.partition)
+        lease = leases.get(written.partition) or store.read_offset(written.group_id, TOPIC, written.partition)
         leases[written.partition] = store.write(written, lease)
 
 
@@ -390,7 +390,8 @@ def test_counts_namespaces_keep_their_counts_apart(sink_spec: SinkSpec) -> None:
         with pytest.raises(NamespaceTaken, match="belongs to consumer group 'contract', not 'someone-else'"):
             intruder.read_offset("someone-else", TOPIC, 0)
         with pytest.raises(NamespaceTaken):
-            intruder.write(flush(0, 99, delta("Daily One", {WINDOWS[0]: (1, [])})), blue.read_offset(GROUP, TOPIC, 0))
+            late = replace(flush(0, 99, delta("Daily One", {WINDOWS[0]: (1, [])})), group_id="someone-else")
+            intruder.write(late, blue.read_offset(GROUP, TOPIC, 0))
         assert blue.read_offset(GROUP, TOPIC, 0).next_offset == 5
     finally:
         for store in (blue, green, intruder):
