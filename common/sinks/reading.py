@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from common.article import EARLIEST_PUBLISHED_AT, LATEST_PUBLISHED_AT
 from common.keys import entity_key, publication_key, publication_name
 from common.sinks.base import (
     CountReader,
@@ -309,8 +310,9 @@ class RollupReader(CountReader):
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
-            low = header.first if start is None else epoch_of(start)
-            high = header.last + self.window_seconds if end is None else epoch_ceiling(end)
+            high = header.last + self.window_seconds if end is None else _storable(epoch_ceiling(end))
+            low = min(header.first, high - 1) if start is None else _storable(epoch_of(start))
+            high = max(high, low + 1)  # an open end before the first window: still the point of ``start``
             if count_points(low, high, step) > MAX_SERIES_POINTS:
                 raise InvalidRead(
                     "step", f"more than {MAX_SERIES_POINTS:,} points: ask for a longer step or a shorter range"
@@ -410,9 +412,10 @@ class RollupReader(CountReader):
 
     @staticmethod
     def _widened(start: datetime | None, end: datetime | None, unit: int) -> tuple[int | None, int | None]:
-        """The requested bounds widened to whole ``unit`` seconds; None stays unbounded."""
-        low = None if start is None else widen(epoch_of(start), epoch_of(start), unit)[0]
-        high = None if end is None else widen(epoch_ceiling(end), epoch_ceiling(end), unit)[1]
+        """The requested bounds widened to whole ``unit`` seconds, within the years counts can be in; None stays
+        unbounded."""
+        low = None if start is None else widen(_storable(epoch_of(start)), 0, unit)[0]
+        high = None if end is None else widen(0, _storable(epoch_ceiling(end)), unit)[1]
         return low, high
 
     def _cover(self, header: Header, low: int | None, high: int | None) -> tuple[Bucket, ...]:
@@ -426,6 +429,14 @@ class RollupReader(CountReader):
         if begin >= finish:
             return ()
         return cover(begin, finish, self.window_seconds).buckets
+
+
+_EARLIEST, _LATEST = epoch_of(EARLIEST_PUBLISHED_AT), epoch_of(LATEST_PUBLISHED_AT)
+
+
+def _storable(seconds: int) -> int:
+    """``seconds`` within the years an article's window can be in (no counts exist outside them)."""
+    return min(max(seconds, _EARLIEST), _LATEST)
 
 
 def _raw_only(view: View) -> None:

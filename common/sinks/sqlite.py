@@ -38,6 +38,7 @@ BUSY_TIMEOUT_MS = 30_000
 
 LAYOUT_VERSION = 2
 """``PRAGMA user_version`` of this layout (rollups and namespaces); 0 is the layout before them."""
+_SET_LAYOUT_VERSION = "PRAGMA user_version = 2"
 
 _TRANSIENT_CODES = {
     sqlite3.SQLITE_BUSY,
@@ -248,7 +249,7 @@ def _check_layout(connection: sqlite3.Connection, path: Path) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             connection.execute(statement)
-    connection.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+    connection.execute(_SET_LAYOUT_VERSION)
 
 
 @contextmanager

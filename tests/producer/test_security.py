@@ -344,6 +344,8 @@ async def test_hostile_names_that_exist_answer_their_own_counts_only(read_api: A
         assert answer.json() == {
             "publication": name,
             "articles": 1,
+            "start": None,
+            "end": None,
             "entities": [{"text": f"Entity of {name}", "label": "ORG", "mentions": 1, "articles": 1}],
         }
     listed = (await client.get("/publications")).json()

@@ -118,13 +118,17 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
     assert sorted(spec["paths"]) == [
         "/articles",
         "/articles/batch",
+        "/entities",
+        "/entities/search",
         "/healthz",
         "/metrics",
         "/publications",
         "/publications/{publication}/entities",
+        "/publications/{publication}/series",
         "/publications/{publication}/windows",
         "/readyz",
     ]
+    assert "Next-Cursor" in spec["paths"]["/publications"]["get"]["responses"]["200"]["headers"]
     single = spec["paths"]["/articles"]["post"]
     batch = spec["paths"]["/articles/batch"]["post"]
     assert single["requestBody"]["content"]["application/json"]["example"]["publication"] == "Reuters"
@@ -134,7 +138,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
     assert sorted(batch["responses"]) == ["202", "207", "401", "413", "415", "422", "503"]
     assert single["security"] == [{"APIKeyHeader": []}]
     schemas = spec["components"]["schemas"]
-    for name in ("Accepted", "BatchResult", "ValidationErrorBody", "EntityCount"):
+    for name in ("Accepted", "BatchResult", "ValidationErrorBody", "EntityCount", "EntitySeries", "EntityMatch"):
         assert schemas[name].get("examples") or any(
             "examples" in field for field in schemas[name]["properties"].values()
         ), name
@@ -146,6 +150,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
         "label",
         "start",
         "end",
+        "view",
     ]
 
 
