@@ -35,7 +35,7 @@ from tests.consumer.support import (
     sink_counts,
     wait_until_flushed,
 )
-from tests.sinks.support import Store
+from tests.sinks.support import Store, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -353,3 +353,41 @@ def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consu
         ends = produce(kafka_bootstrap, topic, article_records([article]))
         wait_until_flushed(sink, group, topic, ends, run, timeout=40)
     assert sum(summary.articles for summary in sink.publications()) == 1
+
+
+def test_two_groups_count_into_two_namespaces_of_one_sink_and_a_third_is_refused(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, reference: list[Any]
+) -> None:
+    """Blue/green: a second group with a namespace of its own recounts the topic beside the first one, in the
+    same SQLite file, each exact; a group configured on a namespace another group owns stops with a clear
+    error and changes nothing."""
+    path = tmp_path / "counts.sqlite3"
+    sqlite = {"SINK": "sqlite", "SQLITE_PATH": str(path)}
+    chosen = [reference[i] for i in shortest(reference, 30)]
+    ends = produce(kafka_bootstrap, topic, article_records(article for article, _ in chosen))
+    expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
+    stores = {name: open_store(("sqlite", str(path)), counts_namespace=name, window="1d") for name in ("blue", "green")}
+    try:
+        for name in ("blue", "green"):
+            group = f"g-{name}-{topic}"
+            env = group_env(kafka_bootstrap, topic, group, {**sqlite, "COUNTS_NAMESPACE": name}, consumer_processes=2)
+            with consumer_group(env) as run:
+                wait_until_flushed(stores[name], group, topic, ends, run)
+                assert run.stop() == 0
+        for name in ("blue", "green"):
+            assert_counts_equal(sink_counts(stores[name]), expected)
+        intruder = f"g-other-{topic}"
+        env = group_env(
+            kafka_bootstrap, topic, intruder, {**sqlite, "COUNTS_NAMESPACE": "blue"}, consumer_processes=1,
+            crash_loop_restarts=1,
+        )  # fmt: skip
+        with consumer_group(env) as run:
+            assert run.process is not None
+            assert run.process.wait(180) == 1
+        assert f"counts namespace 'blue' belongs to consumer group 'g-blue-{topic}', not '{intruder}'" in "\n".join(
+            run.lines
+        )
+        assert_counts_equal(sink_counts(stores["blue"]), expected)
+    finally:
+        for store in stores.values():
+            store.close()
