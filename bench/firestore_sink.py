@@ -64,7 +64,7 @@ def main() -> None:
     with private_emulator() as emulator:
         os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
         project = f"bench-sink-{uuid.uuid4().hex[:8]}"
-        sink = FirestoreWriter.connect(project, "(default)", "bench", "bench")
+        sink = FirestoreWriter.connect(project, "(default)", "bench", "bench", HOUR)
         reader = FirestoreReader.connect(project, "(default)", "bench", HOUR)
         flushes, started, cpu = 0, time.perf_counter(), time.process_time()
         for partition in range(PARTITIONS):

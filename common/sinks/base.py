@@ -46,11 +46,19 @@ class NamespaceTaken(SinkError):
     """The counts namespace belongs to another consumer group: counting into it too would mix two countings."""
 
 
-def namespace_taken(namespace: str, owner: str, group_id: str) -> NamespaceTaken:
-    return NamespaceTaken(
-        f"counts namespace {namespace!r} belongs to consumer group {owner!r}, not {group_id!r}: set "
-        "COUNTS_NAMESPACE to a new name to count with this group (docs/sinks.md, 'Counts namespaces')"
-    )
+def namespace_taken(namespace: str, owner: tuple[str, int], writer: tuple[str, int]) -> NamespaceTaken | None:
+    """The error of a writer (group, window seconds) on a namespace recorded as ``owner``; None if it is the owner."""
+    if owner[0] != writer[0]:
+        return NamespaceTaken(
+            f"counts namespace {namespace!r} belongs to consumer group {owner[0]!r}, not {writer[0]!r}: set "
+            "COUNTS_NAMESPACE to a new name to count with this group (docs/sinks.md, 'Counts namespaces')"
+        )
+    if owner[1] != writer[1]:
+        return NamespaceTaken(
+            f"counts namespace {namespace!r} counts windows of {owner[1]}s, not {writer[1]}s (WINDOW): set "
+            "COUNTS_NAMESPACE to a new name to count with another window (docs/sinks.md, 'Counts namespaces')"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,19 @@ from common.sinks.base import CountReader, CountWriter
 
 def open_writer(settings: CommonSettings) -> CountWriter:
     """The write side for one worker process: counts of KAFKA_GROUP_ID into the settings' counts namespace."""
+    window_seconds = int(settings.window.total_seconds())
     if settings.sink is SinkKind.SQLITE:
         from common.sinks.sqlite import SqliteWriter
 
-        return SqliteWriter(settings.sqlite_path, settings.namespace, settings.kafka_group_id)
+        return SqliteWriter(settings.sqlite_path, settings.namespace, settings.kafka_group_id, window_seconds)
     from common.sinks.firestore_writer import FirestoreWriter
 
     return FirestoreWriter.connect(
-        settings.firestore_project, settings.firestore_database, settings.namespace, settings.kafka_group_id
+        settings.firestore_project,
+        settings.firestore_database,
+        settings.namespace,
+        settings.kafka_group_id,
+        window_seconds,
     )
 
 

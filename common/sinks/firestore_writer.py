@@ -80,33 +80,44 @@ class FirestoreWriter(CountWriter):
     """Counts of one consumer group into one counts namespace. Remembers, per partition it wrote, its quota of
     the count documents it writes (the last :data:`~common.sinks.firestore_layout.FAMILIES_KEPT` families)."""
 
-    def __init__(self, client: firestore.Client, namespace: str, group_id: str) -> None:
+    def __init__(self, client: firestore.Client, namespace: str, group_id: str, window_seconds: int) -> None:
         self._client = client
         self._namespace = namespace
         self._group = group_id
+        self._window_seconds = window_seconds
         self._root = namespace_root(client, namespace)
         self._claimed = False
         self._known: dict[str, _Known] = {}
 
     @classmethod
-    def connect(cls, project: str, database: str, namespace: str, group_id: str) -> "FirestoreWriter":
-        return cls(client_for(project, database), namespace, group_id)
+    def connect(
+        cls, project: str, database: str, namespace: str, group_id: str, window_seconds: int
+    ) -> "FirestoreWriter":
+        return cls(client_for(project, database), namespace, group_id, window_seconds)
 
     def _claim(self) -> None:
-        """Make the namespace ours, or refuse when another group counts into it (checked once per writer)."""
+        """Make the namespace ours, or refuse when another group (or another window) counts into it (checked once
+        per writer)."""
         if self._claimed:
             return
         with reading("claim the counts namespace"):
             try:
                 self._root.create(
-                    {"name": self._namespace, "group": self._group, "created_at": SERVER_TIMESTAMP},
+                    {
+                        "name": self._namespace,
+                        "group": self._group,
+                        "window": self._window_seconds,
+                        "created_at": SERVER_TIMESTAMP,
+                    },
                     retry=READ_RETRY,
                     timeout=CALL_TIMEOUT_SECONDS,
                 )
             except api_errors.AlreadyExists:
-                owner = self._root.get(["group"], retry=READ_RETRY, timeout=CALL_TIMEOUT_SECONDS).get("group")
-                if owner != self._group:
-                    raise namespace_taken(self._namespace, owner, self._group) from None
+                stored = self._root.get(["group", "window"], retry=READ_RETRY, timeout=CALL_TIMEOUT_SECONDS)
+                owner = (stored.get("group"), stored.get("window"))
+                refused = namespace_taken(self._namespace, owner, (self._group, self._window_seconds))
+                if refused is not None:
+                    raise refused from None
         self._claimed = True
 
     def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:

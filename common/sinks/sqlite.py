@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
     ns TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     owner_group TEXT NOT NULL,
+    window_seconds INTEGER NOT NULL,
     created_at TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS publications (
@@ -123,9 +124,10 @@ _KEEP_LATEST_TEXT = """
     seen = max(seen, excluded.seen)"""
 
 _CLAIM_NAMESPACE = (
-    "INSERT INTO namespaces (ns, name, owner_group, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "INSERT INTO namespaces (ns, name, owner_group, window_seconds, created_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
 )
-_NAMESPACE_OWNER = "SELECT owner_group FROM namespaces WHERE ns = ?"
+_NAMESPACE_OWNER = "SELECT owner_group, window_seconds FROM namespaces WHERE ns = ?"
 _UPSERT_PUBLICATION = """
 INSERT INTO publications (ns, pub_key, name, articles, first_window, last_window, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -281,22 +283,26 @@ def _errors(path: Path, what: str) -> Iterator[None]:
 class SqliteWriter(CountWriter):
     """The write side of one counts namespace for one consumer group; one per worker process."""
 
-    def __init__(self, path: Path, namespace: str, group_id: str) -> None:
+    def __init__(self, path: Path, namespace: str, group_id: str, window_seconds: int) -> None:
         self.path = path
         self._namespace = namespace
         self._ns = namespace_key(namespace)
         self._group = group_id
+        self._window_seconds = window_seconds
         self._claimed = False
         self._connection = _open(path, "be opened (check SQLITE_PATH)")
 
     def _claim(self, connection: sqlite3.Connection) -> None:
-        """Make the namespace ours, or refuse when another group counts into it (checked once per writer)."""
+        """Make the namespace ours, or refuse when another group (or another window) counts into it (checked once
+        per writer)."""
         if self._claimed:
             return
-        connection.execute(_CLAIM_NAMESPACE, (self._ns, self._namespace, self._group, datetime.now(UTC).isoformat()))
-        owner = connection.execute(_NAMESPACE_OWNER, (self._ns,)).fetchone()[0]
-        if owner != self._group:
-            raise namespace_taken(self._namespace, owner, self._group)
+        claim = (self._ns, self._namespace, self._group, self._window_seconds, datetime.now(UTC).isoformat())
+        connection.execute(_CLAIM_NAMESPACE, claim)
+        owner, window_seconds = connection.execute(_NAMESPACE_OWNER, (self._ns,)).fetchone()
+        refused = namespace_taken(self._namespace, (owner, window_seconds), (self._group, self._window_seconds))
+        if refused is not None:
+            raise refused
         self._claimed = True
 
     def read_offset(self, group_id: str, topic: str, partition: int) -> OffsetLease:

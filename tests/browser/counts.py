@@ -27,7 +27,7 @@ TOPIC = "articles"
 
 def dashboard_writer(database: Path) -> CountWriter:
     """The writer of the counts the dashboard tests show (group and namespace ``dashboard``, hourly windows)."""
-    return SqliteWriter(database, GROUP_ID, GROUP_ID)
+    return SqliteWriter(database, GROUP_ID, GROUP_ID, 3600)
 
 
 def count_articles(

@@ -109,15 +109,19 @@ def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
 def test_counts_are_exact_in_firestore(
     kafka_bootstrap: str, topic: str, firestore: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
-    env, sink = firestore
+    env, _ = firestore
+    hourly = open_store(("firestore", env["FIRESTORE_PROJECT"]), counts_namespace=STORE_ENV["COUNTS_NAMESPACE"])
     chosen = reference[:60]
     ends = produce(kafka_bootstrap, topic, article_records(article for article, _ in chosen))
     group = f"g-{topic}"
-    with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=2, window="1h")) as run:
-        wait_until_flushed(sink, group, topic, ends, run)
-        assert run.stop() == 0
-    expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600)
-    assert_counts_equal(sink_counts(sink), expected)
+    try:
+        with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=2, window="1h")) as run:
+            wait_until_flushed(hourly, group, topic, ends, run)
+            assert run.stop() == 0
+        expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600)
+        assert_counts_equal(sink_counts(hourly), expected)
+    finally:
+        hourly.close()
 
 
 def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(

@@ -60,7 +60,7 @@ def ndjson(context: schemathesis.SerializationContext, value: Any) -> bytes:
 def seed(path: Path) -> None:
     """A publication with a window and two entities, so the read operations also answer 200 (in the service's
     default counts namespace, ``newscounts``)."""
-    sink = SqliteWriter(path, "newscounts", "g")
+    sink = SqliteWriter(path, "newscounts", "g", 3600)
     window = WindowDelta(
         articles=2,
         entities={

@@ -392,6 +392,10 @@ def test_counts_namespaces_keep_their_counts_apart(sink_spec: SinkSpec) -> None:
         with pytest.raises(NamespaceTaken):
             late = replace(flush(0, 99, delta("Daily One", {WINDOWS[0]: (1, [])})), group_id="someone-else")
             intruder.write(late, blue.read_offset(GROUP, TOPIC, 0))
+        daily = open_store(sink_spec, window="1d")  # the owner's group, another window
+        with pytest.raises(NamespaceTaken, match="counts windows of 3600s, not 86400s"):
+            daily.read_offset(GROUP, TOPIC, 0)
+        daily.close()
         assert blue.read_offset(GROUP, TOPIC, 0).next_offset == 5
     finally:
         for store in (blue, green, intruder):
