@@ -183,12 +183,16 @@ class FlushCounts:
         )
 
     def touched(self) -> dict[FamilyKey, set[str]]:
-        """The families the write touches, each with the publication buckets it touches there (none for the
-        index's families): what the writer must know before it plans the write (docs/sinks.md)."""
+        """The families the write touches, each with the buckets whose stored entries the writer should read
+        first: a publication's months, years and all time, whose entities every partition shares (a window's
+        or a day's come from a few partitions; their few duplicates cost less than reading them). What the
+        writer must know before it plans the write (docs/sinks.md)."""
         families: dict[FamilyKey, set[str]] = {}
         for pub_key, buckets in self.publications.items():
             for bucket in buckets:
-                families.setdefault((pub_key, publication_container(bucket), self.group), set()).add(bucket.key)
+                shared = families.setdefault((pub_key, publication_container(bucket), self.group), set())
+                if bucket.level >= Level.MONTH:
+                    shared.add(bucket.key)
         for bucket in self.index:
             families.setdefault((None, index_container(bucket), self.group), set())
         if self.dictionary:

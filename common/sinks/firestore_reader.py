@@ -6,6 +6,7 @@ project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one
 read decodes what it uses, not whole documents. The client is thread-safe: one reader serves every thread.
 """
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,6 +51,13 @@ class FirestoreReader(RollupReader):
         super().__init__(window_seconds)
         self._client = client
         self._root = namespace_root(client, namespace)
+        self._lock = threading.Lock()
+        self.documents_read = 0
+        """Documents this reader has read so far (what Firestore bills reads by), for measurements."""
+
+    def _counted(self, documents: int) -> None:
+        with self._lock:
+            self.documents_read += documents
 
     @classmethod
     def connect(cls, project: str, database: str, namespace: str, window_seconds: int) -> "FirestoreReader":
@@ -57,8 +65,12 @@ class FirestoreReader(RollupReader):
 
     @contextmanager
     def _snapshot(self, what: str) -> Iterator["_FirestoreSnapshot"]:
-        with reading(what):
-            yield _FirestoreSnapshot(self._root, self.window_seconds)
+        snapshot = _FirestoreSnapshot(self._root, self.window_seconds)
+        try:
+            with reading(what):
+                yield snapshot
+        finally:
+            self._counted(snapshot.documents)
 
     def ping(self) -> None:
         query = self._root.collection("offsets").select(["offset"]).limit(1)
@@ -90,10 +102,13 @@ class _FirestoreSnapshot(Snapshot):
         self._window_seconds = window_seconds
         self._read_time: datetime | None = None
         """Fixed by the first read that returns a document; until then nothing was read that could disagree."""
+        self.documents = 0
+        """Documents read in this snapshot."""
 
     def _documents(self, query: Any) -> Iterator[tuple[str, Any]]:
         """Raw documents of ``query`` as of this snapshot (the first read of the snapshot fixes its time)."""
         for name, fields, read_time in raw_documents(query, self._read_time):
+            self.documents += 1
             if self._read_time is None:
                 self._read_time = read_time
             yield name, fields
