@@ -121,8 +121,8 @@ def generated_articles(shape: Shape, seed: int = 16) -> Iterator[dict[str, Any]]
     tails = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
     for day in range(shape.days):
         midnight = shape.first + timedelta(days=day)
-        moments = sorted(rng.randrange(86_400) for _ in range(shape.per_day))
-        for number, second in enumerate(moments):
+        today = []
+        for number, second in enumerate(sorted(rng.randrange(86_400) for _ in range(shape.per_day))):
             values = {
                 "p1": zipf(rng, PEOPLE),
                 "p2": zipf(rng, PEOPLE),
@@ -131,23 +131,26 @@ def generated_articles(shape: Shape, seed: int = 16) -> Iterator[dict[str, Any]]
                 "place": zipf(rng, PLACES),
                 "day": WEEKDAYS[(day + 4) % 7],
             }
-            yield {
-                "id": f"trends-{day}-{number}",
-                "publication": BIG,
-                "content": rng.choice(TEMPLATES).format(**values),
-                "published_at": (midnight + timedelta(seconds=second)).isoformat(),
-            }
+            today.append(
+                {
+                    "id": f"trends-{day}-{number}",
+                    "publication": BIG,
+                    "content": rng.choice(TEMPLATES).format(**values),
+                    "published_at": (midnight + timedelta(seconds=second)).isoformat(),
+                }
+            )
         for index in range(shape.publications):
             if (day - index) % shape.every_days == 0:
-                content = (
-                    f"{PERSON[0]} visited {zipf(rng, PLACES)} with {zipf(rng, PEOPLE)} of {zipf(rng, ORGANIZATIONS)}."
+                place, person, organization = zipf(rng, PLACES), zipf(rng, PEOPLE), zipf(rng, ORGANIZATIONS)
+                today.append(
+                    {
+                        "id": f"gazette-{index}-{day}",
+                        "publication": f"Gazette {index + 1:03d}",
+                        "content": f"{PERSON[0]} visited {place} with {person} of {organization}.",
+                        "published_at": (midnight + timedelta(hours=12)).isoformat(),
+                    }
                 )
-                yield {
-                    "id": f"gazette-{index}-{day}",
-                    "publication": f"Gazette {index + 1:03d}",
-                    "content": content,
-                    "published_at": (midnight + timedelta(hours=12)).isoformat(),
-                }
+        yield from sorted(today, key=lambda article: str(article["published_at"]))
 
 
 def produce_all(bootstrap: str, topic: str, shape: Shape) -> int:
