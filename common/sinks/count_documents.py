@@ -15,11 +15,15 @@ the document (``q.<slot>``), so a later lease continues from them. The sum of th
 document's size, although no writer knows what the others wrote. A :class:`Family` is what one partition
 knows of one family; :func:`place` decides where each entry of a commit goes:
 
-- an entry goes to the newest generation that holds it, while that one takes more transforms in this
-  commit and has quota for what the entry adds;
-- else to the first generation, from the partition's *cursor* on, that has room; else to a new one. The
-  cursor moves past a generation once the partition's quota there cannot take an entry, so every partition
-  fills generations 0, 1, 2, ... in turn, and counts written at about the same time share documents.
+- an entry goes to the newest generation that holds it, if that one is still being filled by this
+  partition (at or after its *cursor*, or already written in this commit) and takes more in this commit;
+- else to the first generation, from the cursor on, that has room; else to a new one. The cursor moves
+  past a generation once the partition's quota there cannot take an entry, so every partition fills
+  generations 0, 1, 2, ... in turn, and counts written at about the same time share documents.
+
+An entry held by a generation the partition has moved past is written again in the current one (reads add
+the two up): a commit then touches the few generations being filled, not every generation that ever took
+one of its entities.
 
 Pure logic, no I/O; unit-tested.
 """
@@ -121,8 +125,6 @@ class Family:
     """Entry key -> the newest generation known to hold it."""
     cursor: int = 0
     """The first generation where this partition's quota may still take an entry."""
-    loaded: set[str] = field(default_factory=set)
-    """Buckets whose stored entries were read into ``seen`` (the writer reads each bucket once per lease)."""
 
     def load(
         self, generation: int, paths: Iterable[str], entry_keys: Iterable[str], charges: tuple[int, int] | None
@@ -183,7 +185,8 @@ def _fits(family: Family, placed: dict[int, Placed], generation: int, entry: Ent
 
 def _choose(family: Family, placed: dict[int, Placed], entry: Entry) -> int:
     holder = family.holder.get(entry.key)
-    if holder is not None and _fits(family, placed, holder, entry)[0]:
+    current = holder is not None and (holder >= family.cursor or holder in placed)
+    if current and holder is not None and _fits(family, placed, holder, entry)[0]:
         return holder
     for generation in range(family.cursor, len(family.generations)):
         fits, full = _fits(family, placed, generation, entry)

@@ -182,21 +182,16 @@ class FlushCounts:
             dictionary_deltas(flush),
         )
 
-    def touched(self) -> dict[FamilyKey, set[str]]:
-        """The families the write touches, each with the buckets whose stored entries the writer should read
-        first: a publication's months, years and all time, whose entities every partition shares (a window's
-        or a day's come from a few partitions; their few duplicates cost less than reading them). What the
-        writer must know before it plans the write (docs/sinks.md)."""
-        families: dict[FamilyKey, set[str]] = {}
-        for pub_key, buckets in self.publications.items():
-            for bucket in buckets:
-                shared = families.setdefault((pub_key, publication_container(bucket), self.group), set())
-                if bucket.level >= Level.MONTH:
-                    shared.add(bucket.key)
-        for bucket in self.index:
-            families.setdefault((None, index_container(bucket), self.group), set())
+    def families(self) -> set[FamilyKey]:
+        """The families the write touches (the writer reads its quotas there once per lease)."""
+        families: set[FamilyKey] = {
+            (pub_key, publication_container(bucket), self.group)
+            for pub_key, buckets in self.publications.items()
+            for bucket in buckets
+        }
+        families.update((None, index_container(bucket), self.group) for bucket in self.index)
         if self.dictionary:
-            families.setdefault((None, DICTIONARY, self.group), set())
+            families.add((None, DICTIONARY, self.group))
         return families
 
 
@@ -297,41 +292,79 @@ def _dictionary_entries(known: dict[str, RollupTally]) -> list[tuple[Entry, list
 # --- the plan ---
 
 
-def plan_flush(flush: PartitionFlush, cache: FamilyCache, counts: FlushCounts | None = None) -> list[DocumentPlan]:
+@dataclass
+class FlushEntries:
+    """A flush's entries per family (with their transforms) and its publications' headers: built once, then
+    checked against the store (:meth:`unknown`) and placed (:func:`plan_flush`)."""
+
+    flush: PartitionFlush
+    counts: FlushCounts
+    per_family: dict[FamilyKey, list[tuple[Entry, list[Change]]]]
+    headers: dict[str, list[Change]]
+
+    @classmethod
+    def of(cls, flush: PartitionFlush) -> "FlushEntries":
+        counts = FlushCounts.of(flush)
+        group = counts.group
+        per_family: dict[FamilyKey, list[tuple[Entry, list[Change]]]] = {}
+        headers: dict[str, list[Change]] = {}
+        for pub_key, buckets in counts.publications.items():
+            for bucket, bucket_counts in buckets.items():
+                where = (pub_key, publication_container(bucket), group)
+                per_family.setdefault(where, []).extend(
+                    _rollup_entries(bucket, bucket_counts.articles, bucket_counts.entities)
+                )
+            delta = flush.publications[pub_key]
+            starts = sorted(delta.windows)
+            headers[pub_key] = [
+                Change(("articles",), "increment", sum(window.articles for window in delta.windows.values())),
+                Change(("first",), "minimum", starts[0]),
+                Change(("last",), "maximum", starts[-1]),
+                Change(("updated_at",), "request_time"),
+            ]
+        for bucket, index in counts.index.items():
+            per_family.setdefault((None, index_container(bucket), group), []).extend(_index_entries(bucket, index))
+        if counts.dictionary:
+            per_family[(None, DICTIONARY, group)] = _dictionary_entries(counts.dictionary)
+        return cls(flush, counts, per_family, headers)
+
+    def unknown(self, cache: FamilyCache) -> dict[DocumentId, list[tuple[str, ...]]]:
+        """Per family, the generation this partition would fill next and the fields of the flush's entries
+        it does not know there (as names): what the writer reads before it places them, so that it charges
+        its quota only for what does not exist yet (other partitions create most shared entries)."""
+        wanted: dict[DocumentId, list[tuple[str, ...]]] = {}
+        for key, entries in self.per_family.items():
+            family = cache.families.get(key)
+            generation = 0 if family is None else min(family.cursor, max(len(family.generations) - 1, 0))
+            seen = set() if family is None or not family.generations else family.generations[generation].seen
+            held = {} if family is None else family.holder
+            fields = [
+                tuple(part.path.split(_SEP))
+                for entry, _ in entries
+                if entry.key not in held
+                for part in entry.parts
+                if part.path.startswith(entry.key) and part.path not in seen
+            ]
+            if fields:
+                wanted[DocumentId(key[0], key[1], key[2], generation)] = fields
+        return wanted
+
+
+def plan_flush(flush: PartitionFlush, cache: FamilyCache, entries: FlushEntries | None = None) -> list[DocumentPlan]:
     """Every count document one write of ``flush`` touches and what it writes there, in document order
-    (``counts``: :meth:`FlushCounts.of` the flush, when the caller has it already).
+    (``entries``: :meth:`FlushEntries.of` the flush, when the caller has it already).
 
     Updates the families in ``cache`` as if the commit succeeds; a writer whose commit fails drops them."""
-    counts = counts or FlushCounts.of(flush)
-    group, slot = counts.group, counts.slot
-    per_family: dict[FamilyKey, list[tuple[Entry, list[Change]]]] = {}
-    headers: dict[str, list[Change]] = {}
-    for pub_key, buckets in counts.publications.items():
-        for bucket, bucket_counts in buckets.items():
-            where = (pub_key, publication_container(bucket), group)
-            per_family.setdefault(where, []).extend(
-                _rollup_entries(bucket, bucket_counts.articles, bucket_counts.entities)
-            )
-        delta = flush.publications[pub_key]
-        starts = sorted(delta.windows)
-        headers[pub_key] = [
-            Change(("articles",), "increment", sum(window.articles for window in delta.windows.values())),
-            Change(("first",), "minimum", starts[0]),
-            Change(("last",), "maximum", starts[-1]),
-            Change(("updated_at",), "request_time"),
-        ]
-    for bucket, index in counts.index.items():
-        per_family.setdefault((None, index_container(bucket), group), []).extend(_index_entries(bucket, index))
-    if counts.dictionary:
-        per_family[(None, DICTIONARY, group)] = _dictionary_entries(counts.dictionary)
+    entries = entries or FlushEntries.of(flush)
+    slot = entries.counts.slot
     plans: dict[DocumentId, DocumentPlan] = {}
-    for family_key in sorted(per_family, key=lambda key: (key[0] or "", key[1], key[2])):
+    for family_key in sorted(entries.per_family, key=lambda key: (key[0] or "", key[1], key[2])):
         owner, container, family_group = family_key
-        entries = per_family[family_key]
+        family_entries = entries.per_family[family_key]
         family = cache.get(family_key)
         header = owner is not None and container == PUBLICATION_CONTAINER and family_group == 0
-        placed = place(family, (entry for entry, _ in entries), {0: HEADER_TRANSFORMS} if header else None)
-        changes = {entry.key: entry_changes for entry, entry_changes in entries}
+        placed = place(family, (entry for entry, _ in family_entries), {0: HEADER_TRANSFORMS} if header else None)
+        changes = {entry.key: entry_changes for entry, entry_changes in family_entries}
         for generation, share in sorted(placed.items()):
             document = DocumentId(owner, container, family_group, generation)
             plan = plans.setdefault(document, _new_plan(document))
@@ -340,7 +373,7 @@ def plan_flush(flush: PartitionFlush, cache: FamilyCache, counts: FlushCounts | 
             known_generation = family.generations[generation]
             plan.values[("q", str(slot), "f")] = known_generation.fields
             plan.values[("q", str(slot), "b")] = known_generation.bytes
-    for pub_key, header_changes in headers.items():  # a partition of another group writes only the header
+    for pub_key, header_changes in entries.headers.items():  # a partition of another group writes the header only
         document = DocumentId(pub_key, PUBLICATION_CONTAINER, 0, 0)
         plan = plans.setdefault(document, _new_plan(document))
         plan.values[("name",)] = flush.publications[pub_key].name

@@ -158,23 +158,18 @@ class _FirestoreSnapshot(Snapshot):
         found = {bucket: BucketRows() for bucket in buckets}
         by_key = {bucket.key: bucket for bucket in buckets}
         key = None if entity is None else storage_key(*entity)
-        paths = [
-            p
-            for b in buckets
-            for p in (_path("n", b.key), _path("e", b.key) if key is None else _path("e", b.key, key))
-        ]
-        if len(paths) > MAX_PROJECTED_FIELDS:
-            paths = ["n", "e"]
-        containers = sorted({publication_container(bucket) for bucket in buckets})
-        queries = [
-            self._publication(pub_key).collection("rollups").where(filter=FieldFilter("cont", "in", list(part)))
-            for part in chunks(containers, IN_VALUES)
-        ]
-        if PUBLICATION_CONTAINER in containers:
-            queries.append(self._own_document(pub_key))
-        for query in queries:
-            for _, fields in self._documents(query.select(paths)):
-                self._add_rollups(fields, by_key, found)
+        per_container: dict[str, list[str]] = {}
+        for bucket in buckets:
+            paths = per_container.setdefault(publication_container(bucket), [])
+            paths += [_path("n", bucket.key), _path("e", bucket.key) if key is None else _path("e", bucket.key, key)]
+        for containers, paths in _projected_reads(per_container):
+            rollups = self._publication(pub_key).collection("rollups")
+            queries = [rollups.where(filter=FieldFilter("cont", "in", containers))]
+            if PUBLICATION_CONTAINER in containers:  # its first generation is the publication's own document
+                queries.append(self._own_document(pub_key))
+            for query in queries:
+                for _, fields in self._documents(query.select(paths)):
+                    self._add_rollups(fields, by_key, found)
         return found
 
     @staticmethod
@@ -272,6 +267,26 @@ class _FirestoreSnapshot(Snapshot):
                 else:
                     known.add(row)
         return [Known(entity, row) for entity, row in merged.items()]
+
+
+def _projected_reads(per_container: dict[str, list[str]]) -> Iterator[tuple[list[str], list[str]]]:
+    """(containers, field paths) of the reads that fetch ``per_container``'s paths: containers together while
+    their paths stay under :data:`MAX_PROJECTED_FIELDS` (and 30 containers, one ``in``), a container with more
+    paths than that alone in several reads."""
+    containers: list[str] = []
+    paths: list[str] = []
+    for container, wanted in sorted(per_container.items()):
+        if containers and (len(paths) + len(wanted) > MAX_PROJECTED_FIELDS or len(containers) == IN_VALUES):
+            yield containers, paths
+            containers, paths = [], []
+        if len(wanted) > MAX_PROJECTED_FIELDS:
+            for first in range(0, len(wanted), MAX_PROJECTED_FIELDS):
+                yield [container], wanted[first : first + MAX_PROJECTED_FIELDS]
+            continue
+        containers.append(container)
+        paths += wanted
+    if containers:
+        yield containers, paths
 
 
 def _year_start(bucket_key: str) -> int:

@@ -9,6 +9,8 @@ refused by the precondition instead of counting twice. The same precondition mak
 of its partition, which is why it may remember its quota of each count document between its commits.
 """
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -41,14 +43,13 @@ from common.sinks.firestore import (
     namespace_root,
     raw_documents,
     reading,
-    stored_shape,
 )
 from common.sinks.firestore_layout import (
     PUBLICATION_CONTAINER,
     DocumentId,
     DocumentPlan,
     FamilyCache,
-    FlushCounts,
+    FlushEntries,
     plan_flush,
     stored_paths,
 )
@@ -140,8 +141,8 @@ class FirestoreWriter(CountWriter):
         known = self._known.pop(shard, None)
         if known is None or known.version != lease.version:
             known = _Known(lease.version)
-        counts = FlushCounts.of(flush)
-        self._load(known.families, flush, counts)
+        entries = FlushEntries.of(flush)
+        self._load(known.families, flush.partition, entries)
         batch = self._client.batch()
         offset_fields = {
             "offset": flush.next_offset,
@@ -156,7 +157,7 @@ class FirestoreWriter(CountWriter):
         else:
             precondition = self._client.write_option(last_update_time=_timestamp(lease.version))
             batch.update(offset_reference, offset_fields, option=precondition)
-        plans = plan_flush(flush, known.families, counts)
+        plans = plan_flush(flush, known.families, entries)
         batch._add_write_pbs([count_write(self._path(plan.document), plan) for plan in plans])
         size = sum(type(write).pb(write).ByteSize() for write in batch._write_pbs)
         if size > MAX_COMMIT_BYTES:
@@ -189,30 +190,28 @@ class FirestoreWriter(CountWriter):
     def _path(self, document: DocumentId) -> str:
         return str(self._reference(document)._document_path)
 
-    def _load(self, families: FamilyCache, flush: PartitionFlush, counts: FlushCounts) -> None:
-        """Read what this writer does not know yet of the families ``flush`` touches: its recorded quota of each
-        generation (once per lease), and the stored entries of the publication buckets it is about to add
-        to (once per bucket), so that it charges its quota only for what it creates. One query per publication
-        and one for the index, each projected on those fields."""
-        slot = str(flush.partition % PARTITIONS_PER_GROUP)
-        group = flush.partition // PARTITIONS_PER_GROUP
-        wanted: dict[str | None, dict[str, set[str]]] = {}
-        for (owner, container, _), buckets in counts.touched().items():
-            known = families.families.get((owner, container, group))
-            missing = buckets if known is None else buckets - known.loaded
-            if known is None or missing:
-                wanted.setdefault(owner, {})[container] = missing
-        with reading(f"read the count documents of partition {flush.partition}"):
-            for owner, containers in wanted.items():
-                self._load_owner(families, owner, group, slot, containers)
+    def _load(self, families: FamilyCache, partition: int, entries: FlushEntries) -> None:
+        """Read what this writer does not know yet of the documents the flush writes: its recorded quota of
+        each generation of a family (once per lease: a query per publication and one for the index, projected
+        on ``gen`` and ``q.{slot}``), then, in the generation it would fill next, which of the flush's entries
+        exist already (one batch read, projected on those entries), so that it charges its quota only for what
+        it creates."""
+        slot = str(partition % PARTITIONS_PER_GROUP)
+        group = partition // PARTITIONS_PER_GROUP
+        new: dict[str | None, list[str]] = {}
+        for owner, container, _ in entries.counts.families():
+            if (owner, container, group) not in families.families:
+                new.setdefault(owner, []).append(container)
+        with reading(f"read the count documents of partition {partition}"):
+            for owner, containers in new.items():
+                self._load_quotas(families, owner, group, slot, containers)
+            self._load_entries(families, entries.unknown(families))
 
-    def _load_owner(
-        self, families: FamilyCache, owner: str | None, group: int, slot: str, containers: dict[str, set[str]]
+    def _load_quotas(
+        self, families: FamilyCache, owner: str | None, group: int, slot: str, containers: list[str]
     ) -> None:
-        new = {container for container in containers if (owner, container, group) not in families.families}
-        buckets = sorted({bucket for wanted in containers.values() for bucket in wanted})
-        paths = ["gen", "cont", FieldPath("q", slot).to_api_repr()]
-        paths += [FieldPath(top, bucket).to_api_repr() for bucket in buckets for top in ("e", "n")]
+        for container in containers:
+            families.get((owner, container, group))  # known from now on, even with nothing stored yet
         if owner is None:
             collection = self._root.collection("index")
         else:
@@ -227,16 +226,30 @@ class FirestoreWriter(CountWriter):
             publications = self._root.collection("publications")
             own = publications.document(publication_document_id(owner))
             queries.append(publications.where(filter=FieldFilter(FieldPath.document_id(), "==", own)))
-        for container in containers:
-            families.get((owner, container, group)).loaded.update(containers[container])
+        paths = ["gen", "cont", FieldPath("q", slot).to_api_repr()]
         for query in queries:
             for _, fields, _ in raw_documents(query.select(paths)):
-                container = fields["cont"].string_value
-                stored, entries = stored_paths(stored_shape(fields))
                 quota = fields["q"].map_value.fields[slot].map_value.fields if "q" in fields else {}
                 charges = (quota["f"].integer_value, quota["b"].integer_value) if quota else (0, 0)
-                family = families.get((owner, container, group))
-                family.load(fields["gen"].integer_value, stored, entries, charges if container in new else None)
+                family = families.get((owner, fields["cont"].string_value, group))
+                family.load(fields["gen"].integer_value, (), (), charges)
+
+    def _load_entries(self, families: FamilyCache, wanted: dict[DocumentId, list[tuple[str, ...]]]) -> None:
+        references = {self._path(document): (document, self._reference(document)) for document in wanted}
+        mask = sorted({FieldPath(*names).to_api_repr() for names in itertools.chain(*wanted.values())})
+        for part in _masks(mask):
+            for snapshot in self._client.get_all(
+                [reference for _, reference in references.values()],
+                field_paths=part,
+                retry=READ_RETRY,
+                timeout=CALL_TIMEOUT_SECONDS,
+            ):
+                if not snapshot.exists:
+                    continue
+                document, _ = references[snapshot.reference._document_path]
+                stored, held = stored_paths(_shape(snapshot.to_dict() or {}))
+                family = families.get((document.publication, document.container, document.group))
+                family.load(document.generation, stored, held, None)
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
@@ -250,6 +263,29 @@ def _segment(name: str) -> str:
 
 def field_path(names: tuple[str, ...]) -> str:
     return ".".join(_segment(name) for name in names)
+
+
+MASK_BYTES = 256 * 1024
+"""Most bytes of field paths one read's mask names (a request must stay well under 4 MiB)."""
+
+
+def _masks(paths: list[str]) -> Iterator[list[str]]:
+    """``paths`` in masks of at most :data:`MASK_BYTES`."""
+    part: list[str] = []
+    size = 0
+    for path in paths:
+        if part and size + len(path) > MASK_BYTES:
+            yield part
+            part, size = [], 0
+        part.append(path)
+        size += len(path)
+    if part:
+        yield part
+
+
+def _shape(values: dict[str, Any]) -> dict[str, Any]:
+    """The shape of decoded fields: name -> shape of its map, or None for any other value."""
+    return {name: _shape(value) if isinstance(value, dict) else None for name, value in values.items()}
 
 
 def count_write(name: str, plan: DocumentPlan) -> Any:

@@ -174,7 +174,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
             return articles, name
     except (ValueError, TypeError, binascii.Error):
         pass
-    raise InvalidRead("cursor", "not a cursor this service issued: send the next_cursor of the previous page")
+    raise InvalidRead("cursor", "not a cursor this service issued: send the Next-Cursor of the previous page")
 
 
 def top(rows: dict[str, Row], label: str | None, limit: int) -> list[EntityCount]:

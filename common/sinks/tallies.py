@@ -17,9 +17,20 @@ def utc_from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_MODELS: dict[tuple[str, str, int], FamilyCache] = {}
+"""What a Firestore writer of each partition would know, for :func:`documents_written`."""
+
+
 def documents_written(flush: PartitionFlush) -> int:
-    """Firestore documents one write of ``flush`` touches while its count documents have room (on a fresh
-    store, exactly): the offset, per publication the documents of its months, years and all time, and the
-    entity index's documents (docs/sinks.md). The consumer logs it with each flush; the bench counts it
-    against the naive design."""
-    return 1 + len(plan_flush(flush, FamilyCache()))
+    """Firestore documents a write of ``flush`` touches, as this process's model of the partition's writer
+    plans it (given the flushes of the same partition it modelled before: which documents are full, which
+    hold what): the offset, and per publication the documents of its months, years and all time, and the
+    entity index's (docs/sinks.md). On a fresh store and partition, exactly what the write stores. The
+    consumer logs it with each flush, whatever the sink; the bench counts it against the naive design."""
+    model = _MODELS.setdefault((flush.group_id, flush.topic, flush.partition), FamilyCache())
+    return 1 + len(plan_flush(flush, model))
+
+
+def forget_documents_model() -> None:
+    """Start :func:`documents_written`'s model afresh (as a new writer on an empty store)."""
+    _MODELS.clear()

@@ -437,7 +437,7 @@ async def test_publications_come_a_page_at_a_time(counts: Counts) -> None:
     reuters = first.json()[0]
     assert (reuters["start"], reuters["end"]) == (iso(T0), iso(T2 + HOUR))
     bad = await counts.client.get("/publications", params={"limit": 2, "cursor": "garbage"})
-    problem = "not a cursor this service issued: send the next_cursor of the previous page"
+    problem = "not a cursor this service issued: send the Next-Cursor of the previous page"
     assert (bad.status_code, bad.json()) == (
         422,
         {"detail": f"cursor: {problem}", "errors": [{"field": "cursor", "problem": problem}]},

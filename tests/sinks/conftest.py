@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from common.sinks.tallies import forget_documents_model
 from tests.sinks.support import SinkSpec, Store, open_store
 
 
@@ -22,6 +23,12 @@ def sink_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkSp
     project = f"sink-contract-{uuid.uuid4().hex[:10]}"
     yield ("firestore", project)
     clear_emulator(host, project)
+
+
+@pytest.fixture(autouse=True)
+def fresh_documents_model() -> None:
+    """``documents_written`` models each partition's writer from the flushes it saw: every test starts afresh."""
+    forget_documents_model()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from common.sinks.base import (
     SinkFlushTooLarge,
     SinkUnavailable,
 )
-from common.sinks.tallies import documents_written
+from common.sinks.tallies import documents_written, forget_documents_model
 from tests.sinks.support import (
     GROUP,
     HOUR,
@@ -445,13 +445,27 @@ def test_documents_written_counts_every_count_document() -> None:
     # offset + per publication its month, year and all-time documents + the index's month, year, all time
     # and dictionary (Reuters' two windows share their day, month and year; CNN's one window too)
     assert documents_written(flush(0, 1, REUTERS, CNN)) == 1 + 3 + 3 + 4
-    assert documents_written(flush(0, 1)) == 1
+    assert documents_written(flush(1, 1)) == 1
     # 241 entities in one window take more than one document per family: 500 transforms per document and
     # commit (3 per entity: mentions, articles, spelling), and a partition's quota of each document
     wide = delta("Wide", {BASE: (1, [(f"Entity {n}", "ORG", 1, 1) for n in range(241)])})
-    assert documents_written(flush(0, 1, wide)) == 1 + (3 + 2 + 3) + (2 + 2 + 2 + 2)
+    assert documents_written(flush(2, 1, wide)) == 1 + (3 + 2 + 3) + (2 + 2 + 2 + 2)
     # a window without entities still has its article counts (and no dictionary entry)
-    assert documents_written(flush(0, 1, delta("Quiet", {BASE: (2, [])}))) == 1 + 3 + 3
+    assert documents_written(flush(3, 1, delta("Quiet", {BASE: (2, [])}))) == 1 + 3 + 3
+
+
+def test_documents_written_models_the_writer_of_each_partition() -> None:
+    """The count follows what the partition's writer knows after the flushes before: the same counts again
+    go to the same documents; once its quota of the first generation is used, the next one opens."""
+    assert documents_written(flush(0, 1, REUTERS)) == documents_written(flush(0, 2, REUTERS)) == 1 + 3 + 4
+    counts = [
+        documents_written(flush(5, n, delta("Wide", {BASE: (1, entity_rows(40 * n, 40 * n + 40))}))) for n in range(12)
+    ]
+    # 40 new entities a flush: a family whose generation fills mid-commit writes two documents; every fourth
+    # or sixth flush several roll over at once
+    assert counts == [8, 8, 10, 9, 9, 16, 9, 9, 11, 9, 9, 16]
+    forget_documents_model()
+    assert documents_written(flush(5, 1, delta("Wide", {BASE: (1, entity_rows(0, 40))}))) == counts[0]
 
 
 def test_a_window_without_entities_counts_its_articles(sink: Store) -> None:
