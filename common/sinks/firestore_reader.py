@@ -85,14 +85,39 @@ def _path(*names: str) -> str:
     return FieldPath(*names).to_api_repr()
 
 
-def _row(label: str, entry: Any) -> Row:
-    """An entity's counts in one stored entry; its text the spelling with the latest window (then the larger)."""
-    return Row(label, *_latest(entry["s"]), entry["m"].integer_value, entry["a"].integer_value)
+def _add_buckets(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, BucketRows]) -> None:
+    """Add a stored document's buckets that are in ``by_key`` to ``found``."""
+    for bucket_key, articles in fields["n"].map_value.fields.items() if "n" in fields else ():
+        if bucket_key in by_key:
+            found[by_key[bucket_key]].articles += articles.integer_value
+    for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
+        if bucket_key in by_key:
+            _add_entries(entities, found[by_key[bucket_key]].entities)
+
+
+def _add_entries(entities: Any, rows: dict[str, Row]) -> None:
+    """Add one bucket's stored entries (a map of entity -> {m, a, s}) to ``rows``: the sums, and the spelling
+    with the latest window (then the larger)."""
+    for key, entry in entities.map_value.fields.items():
+        values = entry.map_value.fields
+        text, seen = _latest(values["s"])
+        row = rows.get(key[:32])
+        if row is None:
+            rows[key[:32]] = Row(key[32:], text, seen, values["m"].integer_value, values["a"].integer_value)
+            continue
+        row.mentions += values["m"].integer_value
+        row.articles += values["a"].integer_value
+        if (seen, text) > (row.seen, row.text):
+            row.seen, row.text = seen, text
 
 
 def _latest(spellings: Any) -> tuple[str, int]:
     """(text, window) of the spelling with the latest window, then the larger text."""
-    seen, text = max((value.integer_value, spelled(key)) for key, value in spellings.map_value.fields.items())
+    stored = spellings.map_value.fields
+    if len(stored) == 1:
+        for key, value in stored.items():
+            return spelled(key), value.integer_value
+    seen, text = max((value.integer_value, spelled(key)) for key, value in stored.items())
     return text, seen
 
 
@@ -152,11 +177,10 @@ class _FirestoreSnapshot(Snapshot):
             query = query.limit(limit)
         return [self._header(name, fields) for name, fields in self._documents(query)]
 
-    def rollups(
-        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
-    ) -> dict[Bucket, BucketRows]:
-        found = {bucket: BucketRows() for bucket in buckets}
-        by_key = {bucket.key: bucket for bucket in buckets}
+    def _rollup_documents(
+        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None
+    ) -> Iterator[Any]:
+        """The raw fields of the publication's count documents holding ``buckets``, projected on them."""
         key = None if entity is None else storage_key(*entity)
         per_container: dict[str, list[str]] = {}
         for bucket in buckets:
@@ -169,21 +193,28 @@ class _FirestoreSnapshot(Snapshot):
                 queries.append(self._own_document(pub_key))
             for query in queries:
                 for _, fields in self._documents(query.select(paths)):
-                    self._add_rollups(fields, by_key, found)
+                    yield fields
+
+    def rollups(
+        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
+    ) -> dict[Bucket, BucketRows]:
+        found = {bucket: BucketRows() for bucket in buckets}
+        by_key = {bucket.key: bucket for bucket in buckets}
+        for fields in self._rollup_documents(pub_key, buckets, entity):
+            _add_buckets(fields, by_key, found)
         return found
 
-    @staticmethod
-    def _add_rollups(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, BucketRows]) -> None:
-        for bucket_key, articles in fields["n"].map_value.fields.items() if "n" in fields else ():
-            if bucket_key in by_key:
-                found[by_key[bucket_key]].articles += articles.integer_value
-        for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
-            if bucket_key not in by_key:
-                continue
-            counts = found[by_key[bucket_key]]
-            for key, entry in entities.map_value.fields.items():
-                entity, label = split_storage_key(key)
-                counts.add(entity, _row(label, entry.map_value.fields))
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
+        wanted = {bucket.key for bucket in buckets}
+        articles, rows = 0, dict[str, Row]()
+        for fields in self._rollup_documents(pub_key, buckets, None):
+            for bucket_key, count in fields["n"].map_value.fields.items() if "n" in fields else ():
+                if bucket_key in wanted:
+                    articles += count.integer_value
+            for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
+                if bucket_key in wanted:
+                    _add_entries(entities, rows)
+        return articles, rows
 
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
         months, moment = [], bucket_at(Level.MONTH, low, 1)
@@ -204,7 +235,7 @@ class _FirestoreSnapshot(Snapshot):
                     if bucket is not None and bucket.start < high and bucket.end > low:
                         by_key[bucket_key] = bucket
                         found.setdefault(bucket, BucketRows())
-                self._add_rollups(fields, by_key, found)
+                _add_buckets(fields, by_key, found)
         return found
 
     def _finest_bucket(self, bucket_key: str) -> Bucket | None:

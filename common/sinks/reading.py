@@ -134,6 +134,10 @@ class Snapshot(ABC):
     ) -> dict[Bucket, BucketRows]:
         """The publication's counts in ``buckets`` (only ``entity`` = (entity key, label) when given)."""
 
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
+        """Articles and entity counts of the publication summed over ``buckets`` (a store may sum as it reads)."""
+        return merged(self.rollups(pub_key, buckets).values())
+
     @abstractmethod
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
         """The publication's windows that start before ``high`` and end after ``low``."""
@@ -252,8 +256,7 @@ class RollupReader(CountReader):
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
-            buckets = self._cover(header, low, high)
-            articles, rows = merged(snapshot.rollups(header.pub_key, buckets).values())
+            articles, rows = snapshot.merged(header.pub_key, self._cover(header, low, high))
         return PublicationEntities(
             publication=header.name,
             articles=articles,
