@@ -40,7 +40,7 @@ from bench.services import (
     wait_until,
 )
 from common.settings import CommonSettings, SinkKind
-from common.sinks.factory import open_sink
+from common.sinks.factory import open_reader
 from loadtool.load import (
     Progress,
     drop_published_at,
@@ -180,11 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stderr=subprocess.PIPE,
             )
             started = time.monotonic()
-            sink = open_sink(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=database))
+            sink = open_reader(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=database, kafka_group_id=group))
 
             def all_counted() -> bool:
                 consumer.check_alive()
-                return sum(p.articles for p in sink.publications()) >= len(articles)
+                return sum(p.articles for p in sink.publications().publications) >= len(articles)
 
             try:
                 finished = wait_until(

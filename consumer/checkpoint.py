@@ -10,7 +10,7 @@ from enum import Enum, auto
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from common.sinks.base import OffsetLease, Sink, SinkFenced, SinkFlushTooLarge, SinkUnavailable
+from common.sinks.base import CountWriter, OffsetLease, SinkFenced, SinkFlushTooLarge, SinkUnavailable
 from common.sinks.tallies import documents_written
 from consumer.backoff import Backoff
 from consumer.dead_letters import DeadLetters
@@ -93,7 +93,7 @@ class Checkpointer:
     def __init__(
         self,
         consumer: Consumer,
-        sink: Sink,
+        sink: CountWriter,
         dead_letters: DeadLetters,
         pauses: Pauses,
         settings: ConsumerSettings,

@@ -24,7 +24,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 
 from common.article import InvalidArticle, parse_article
 from common.kafka_client import security_config
-from common.sinks.factory import open_sink
+from common.sinks.factory import open_writer
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
@@ -332,7 +332,7 @@ def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     signal.signal(signal.SIGINT, stop)
     configure_logging(settings.log_level, process=f"worker={index}")
     started = time.monotonic()
-    sink = open_sink(settings)
+    sink = open_writer(settings)
     stats = WorkerStats(index)
     dead_letters = DeadLetters.connect(
         settings.kafka_bootstrap_servers,

@@ -55,7 +55,9 @@ class ProducerSettings(CommonSettings):
     read_timeout: Duration = Field(
         timedelta(seconds=10), description="Longest wait of a read endpoint for the sink before answering 503."
     )
-    read_threads: int = Field(4, gt=0, description="Sink connections serving the read API in parallel.")
+    read_threads: int = Field(
+        4, gt=0, description="Threads running the read API's sink reads at once (one shared reader)."
+    )
     head_timeout: Duration = Field(
         timedelta(seconds=10),
         description="Longest time a connection may take to send a request head (request line and headers): "

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from common.kafka_client import security_config
 from producer.publisher import Publisher
 from producer.settings import ProducerSettings
-from producer.sink_pool import SinkPool
+from producer.reads import Reads
 
 log = logging.getLogger(__name__)
 
@@ -289,10 +289,10 @@ async def status(request: Request) -> Status:
     settings: ProducerSettings = request.app.state.settings
     progress: GroupProgress = request.app.state.group_progress
     publisher: Publisher = request.app.state.publisher
-    sinks: SinkPool = request.app.state.sinks
+    reads: Reads = request.app.state.reads
     timeout = settings.ready_timeout.total_seconds()
     (positions, reading_problem), broker_problem, sink_problem = await asyncio.gather(
-        progress.try_read(), asyncio.to_thread(publisher.check_broker, timeout), sinks.problem(timeout)
+        progress.try_read(), asyncio.to_thread(publisher.check_broker, timeout), reads.problem(timeout)
     )
     kafka_problem = broker_problem or reading_problem
     lag = None if positions is None else positions.total_lag

@@ -29,8 +29,9 @@ def free_port() -> int:
 
 
 def sqlite_sink(path: Path) -> dict[str, str]:
-    """Settings of a service that reads the counts from the SQLite file ``path``."""
-    return {"SINK": "sqlite", "SQLITE_PATH": str(path)}
+    """Settings of a service that reads the counts from the SQLite file ``path`` (the namespace
+    :func:`tests.browser.counts.count_articles` writes)."""
+    return {"SINK": "sqlite", "SQLITE_PATH": str(path), "COUNTS_NAMESPACE": "dashboard"}
 
 
 def unreachable_sink() -> dict[str, str]:

@@ -20,10 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
-from tests.browser.counts import count_articles
+from tests.browser.counts import count_articles, dashboard_writer
 from tests.browser.service import node_script, serve, sqlite_sink, unreachable_sink
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -92,7 +91,7 @@ def test_dashboard_shows_the_read_api_counts(tmp_path: Path, sample_articles: li
     assert len(times_days) == 7
 
     nlp = load_ner(ConsumerSettings().ner_model)
-    sink = SqliteSink(tmp_path / "counts.sqlite3")
+    sink = dashboard_writer(tmp_path / "counts.sqlite3")
     try:
         with (
             serve(sqlite_sink(tmp_path / "counts.sqlite3"), tmp_path / "app.log") as base,

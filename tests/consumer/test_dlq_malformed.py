@@ -20,19 +20,19 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from tests.chaos.support import expected_for
 from tests.consumer.support import (
+    STORE_ENV,
     article_records,
     assert_counts_equal,
     consumer_group,
     group_env,
+    group_store,
     produce,
     sink_counts,
     wait_until_flushed,
 )
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -94,19 +94,19 @@ def topic(fresh_topic: Callable[..., str]) -> str:
 
 
 @pytest.fixture(params=["sqlite", "firestore"])
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     if request.param == "sqlite":
         path = tmp_path / "counts.sqlite3"
-        sqlite = SqliteSink(path)
-        yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sqlite
+        sqlite = group_store(("sqlite", str(path)))
+        yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sqlite
         sqlite.close()
         return
     from devservices.firestore import clear_emulator
 
     host: str = request.getfixturevalue("firestore_emulator")
     project = f"malformed-{uuid.uuid4().hex[:10]}"
-    firestore = FirestoreSink.connect(project, "(default)")
-    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": host}, firestore
+    firestore = group_store(("firestore", project))
+    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": host, **STORE_ENV}, firestore
     firestore.close()
     clear_emulator(host, project)
 
@@ -153,7 +153,7 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
     kafka_bootstrap: str, topic: str, tmp_path: Path, demo_articles: list[dict[str, Any]]
 ) -> None:
     path = tmp_path / "counts.sqlite3"
-    sink = SqliteSink(path)
+    sink = group_store(("sqlite", str(path)))
     articles = short_articles(demo_articles, 10)
     records = interleave(article_records(articles), [value for value, _ in POISON])
     ends = produce(kafka_bootstrap, topic, records, headers=[("origin", b"malformed-test"), ("empty", None)])
@@ -162,7 +162,7 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
         kafka_bootstrap,
         topic,
         group,
-        {"SINK": "sqlite", "SQLITE_PATH": str(path)},
+        {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV},
         consumer_processes=1,
         max_article_bytes=MAX_ARTICLE_BYTES,
     )
@@ -186,7 +186,7 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
 
 
 def test_a_date_whose_window_cannot_be_stored_is_dead_lettered_not_a_crash(
-    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], demo_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Store], demo_articles: list[dict[str, Any]]
 ) -> None:
     """Valid ISO dates, but a window [start, start + 1 day) that ends after 9999-12-31 or starts before
     0001-01-01: no sink can store or serve it. It must be a dead letter saying so, and the group must go on."""

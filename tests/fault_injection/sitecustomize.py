@@ -1,7 +1,7 @@
 """Test-only fault injection, loaded by every Python process started with this folder on PYTHONPATH
 (``tests.consumer.support.crash_after_sink_write``): nothing of it is in the service's code.
 
-With ``NEWSCOUNTS_TEST_CRASH_FILE`` set, the sinks the consumer opens are wrapped: when that file exists after a
+With ``NEWSCOUNTS_TEST_CRASH_FILE`` set, the sink writers the consumer opens are wrapped: when that file exists after a
 successful sink write, the first process to delete it logs ``event=injected_crash`` and dies with exit code 137
 (as if killed by SIGKILL) between the sink write and the Kafka commit.
 """
@@ -19,10 +19,10 @@ def _install(crash_file: Path) -> None:
     import common.sinks.factory as factory
     from consumer.logs import event
 
-    open_sink = factory.open_sink
+    open_writer = factory.open_writer
 
-    class CrashingSink:
-        """Delegates everything to the real sink; dies once right after a write when the file exists."""
+    class CrashingWriter:
+        """Delegates everything to the real writer; dies once right after a write when the file exists."""
 
         def __init__(self, inner: Any) -> None:
             self._inner = inner
@@ -42,10 +42,10 @@ def _install(crash_file: Path) -> None:
             logging.shutdown()
             os._exit(EXIT_CODE)
 
-    def open_crashing_sink(settings: Any) -> Any:
-        return CrashingSink(open_sink(settings))
+    def open_crashing_writer(settings: Any) -> Any:
+        return CrashingWriter(open_writer(settings))
 
-    factory.open_sink = open_crashing_sink
+    factory.open_writer = open_crashing_writer
 
 
 if CRASH_FILE:

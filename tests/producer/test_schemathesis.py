@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from common.keys import publication_key
 from common.settings import SinkKind
 from common.sinks.base import EntityTally, OffsetLease, PartitionFlush, PublicationDelta, WindowDelta
-from common.sinks.sqlite import SqliteSink
+from common.sinks.sqlite import SqliteWriter
 from devservices.process import free_port
 from producer.app import create_app
 from producer.settings import ProducerSettings
@@ -61,8 +61,9 @@ def ndjson(context: schemathesis.SerializationContext, value: Any) -> bytes:
 
 
 def seed(path: Path) -> None:
-    """A publication with a window and two entities, so the read operations also answer 200."""
-    sink = SqliteSink(path)
+    """A publication with a window and two entities, so the read operations also answer 200 (in the service's
+    default counts namespace, ``newscounts``)."""
+    sink = SqliteWriter(path, "newscounts", "g", 3600)
     window = WindowDelta(
         articles=2,
         entities={

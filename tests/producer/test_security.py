@@ -33,11 +33,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from common.keys import publication_key
+from common.keys import publication_document_id, publication_key
 from common.settings import SinkKind
-from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, Sink, WindowDelta
-from common.sinks.factory import open_sink
-from consumer.pending import PendingPartition
+from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
 from devservices.process import free_port
 from producer import auth
 from producer.app import STATIC_DIR, create_app
@@ -45,6 +43,7 @@ from producer.security_headers import SECURITY_HEADERS
 from producer.settings import ProducerSettings
 from tests.chaos.support import producer_service
 from tests.producer.support import API_KEY, ARTICLE_PLACES, SECOND_KEY, service, settings_for, topic_size
+from tests.sinks.support import Store
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -589,7 +588,7 @@ REFUSED = ["Reuters\x00", "Reuters\u200b", "Reuters\u202e", "Reuters\x1b[2J"]
 """Names no article may carry (common.article.publication_problem): refused before any read."""
 
 
-def seeded(sink: Sink, names: list[str]) -> None:
+def seeded(sink: Store, names: list[str]) -> None:
     """Reuters (2 articles) and each of ``names`` (1 article, one entity spelled as the name)."""
     publications = {publication_key("Reuters"): counts_of("Reuters", 2)}
     publications.update({publication_key(name): counts_of(name, 1) for name in names})
@@ -612,7 +611,7 @@ def sink_settings(kind: str, request: pytest.FixtureRequest, bootstrap: str, tmp
 @pytest.fixture(params=["sqlite", "firestore"])
 async def read_api(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Any]:
     settings = sink_settings(request.param, request, kafka_bootstrap, tmp_path)
-    sink = open_sink(settings)
+    sink = Store(settings)
     seeded(sink, [])
     async with service(settings) as client:
         yield client, sink
@@ -684,6 +683,8 @@ async def test_hostile_names_that_exist_answer_their_own_counts_only(read_api: A
         assert answer.json() == {
             "publication": name,
             "articles": 1,
+            "start": None,
+            "end": None,
             "entities": [{"text": f"Entity of {name}", "label": "ORG", "mentions": 1, "articles": 1}],
         }
     listed = (await client.get("/publications")).json()
@@ -699,7 +700,14 @@ def test_a_publication_key_is_a_single_safe_path_segment(name: str) -> None:
 
 SQL_CALLS = {"execute", "executemany", "executescript"}
 FIRESTORE_PATH_CALLS = {"document", "collection", "collection_group"}
-KEY_FUNCTIONS = {"publication_key", "entity_key", "offset_key", "count_document_id", "str"}
+KEY_FUNCTIONS = {
+    "publication_key",
+    "publication_document_id",
+    "namespace_key",
+    "entity_key",
+    "offset_key",
+    "count_document_id",
+}
 
 
 def calls(path: Path, names: set[str]) -> list[ast.Call]:
@@ -720,31 +728,21 @@ def test_sqlite_statements_are_constant_text_with_bound_parameters() -> None:
 
 
 def test_firestore_paths_are_constants_or_encoded_keys() -> None:
-    path = REPO / "common" / "sinks" / "firestore.py"
-    for call in calls(path, FIRESTORE_PATH_CALLS):
-        for argument in call.args:
-            allowed = (
-                isinstance(argument, ast.Constant)
-                or (isinstance(argument, ast.Name) and argument.id == "pub_key")
-                or (
+    modules = sorted((REPO / "common" / "sinks").glob("firestore*.py"))
+    assert len(modules) >= 3
+    for path in modules:
+        for call in calls(path, FIRESTORE_PATH_CALLS):
+            for argument in call.args:
+                allowed = isinstance(argument, ast.Constant) or (
                     isinstance(argument, ast.Call)
                     and isinstance(argument.func, ast.Name)
                     and argument.func.id in KEY_FUNCTIONS
                 )
-            )
-            assert allowed, f"firestore.py:{call.lineno}: {ast.unparse(argument)} in a document path"
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):  # pub_key only ever holds an encoded key
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pub_key" for t in node.targets):
-            assert isinstance(node.value, ast.Call) and ast.unparse(node.value.func) == "publication_key"
-        if isinstance(node, ast.For) and "pub_key" in ast.unparse(node.target):
-            assert ast.unparse(node.iter) == "flush.publications.items()", ast.unparse(node.iter)
+                assert allowed, f"{path.name}:{call.lineno}: {ast.unparse(argument)} in a document path"
 
 
-def test_the_consumers_flushes_key_publications_by_their_encoded_key() -> None:
-    """The Firestore sink uses a flush's publication keys as document ids: they come from publication_key."""
-    pending = PendingPartition(None)
-    for offset, name in enumerate(HOSTILE):
-        pending.add_article(offset, name, T0, {})
-    flush = pending.to_flush("newscounts", "articles", 0, 3600)
-    assert flush.publications.keys() == {publication_key(name) for name in HOSTILE}
+def test_a_publication_key_is_checked_before_it_names_a_document() -> None:
+    assert publication_document_id(publication_key("a/b")) == publication_key("a/b")
+    for bad in ("a/b", "p_a/b", "..", "p_", "__x__", "p_x y"):
+        with pytest.raises(ValueError, match="not a publication key"):
+            publication_document_id(bad)
