@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 
 from common.kafka_client import security_config
 from producer.publisher import Publisher
-from producer.settings import ProducerSettings
 from producer.reads import Reads
+from producer.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
 

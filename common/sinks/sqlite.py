@@ -319,8 +319,9 @@ class SqliteWriter(CountWriter):
         self._claimed = True
 
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
+        busy_timeout = _busy_timeout_statement(timeout)
         with _errors(self.path, "read an offset"):
-            self._connection.execute(_busy_timeout_statement(timeout))
+            self._connection.execute(busy_timeout)
         with _errors(self.path, "read an offset"), _transaction(self._connection, "BEGIN IMMEDIATE"):
             self._claim(self._connection)
             row = self._connection.execute(_OFFSET, (self._ns, offset_key(group_id, topic, partition))).fetchone()
@@ -330,8 +331,9 @@ class SqliteWriter(CountWriter):
         key = offset_key(flush.group_id, flush.topic, flush.partition)
         now = datetime.now(UTC).isoformat()
         connection = self._connection
+        busy_timeout = _busy_timeout_statement(timeout)
         with _errors(self.path, "write a flush"):
-            connection.execute(_busy_timeout_statement(timeout))
+            connection.execute(busy_timeout)
         with _errors(self.path, "write a flush"), _transaction(connection, "BEGIN IMMEDIATE"):
             self._claim(connection)
             row = connection.execute(_OFFSET, (self._ns, key)).fetchone()

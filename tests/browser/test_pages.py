@@ -22,7 +22,7 @@ import pytest
 
 from common.keys import publication_key
 from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
-from common.sinks.sqlite import SqliteSink
+from tests.browser.counts import GROUP_ID, TOPIC, dashboard_writer
 from tests.browser.service import serve, sqlite_sink
 from tests.browser.test_dashboard import CHROMIUM, REPO, require_browser
 
@@ -43,11 +43,12 @@ def seed(path: Path) -> None:
             for kind in ("PERSON", "ORG")
         }
         publications[publication_key(name)] = PublicationDelta(name, {WINDOW: WindowDelta(articles, entities)})
-    sink = SqliteSink(path)
+    writer = dashboard_writer(path)
     try:
-        sink.write(PartitionFlush("g", "t", 0, len(NAMES), 3600, publications), sink.read_offset("g", "t", 0))
+        flush = PartitionFlush(GROUP_ID, TOPIC, 0, len(NAMES), 3600, publications)
+        writer.write(flush, writer.read_offset(GROUP_ID, TOPIC, 0))
     finally:
-        sink.close()
+        writer.close()
 
 
 def run_pages(config: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:

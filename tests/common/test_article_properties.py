@@ -107,6 +107,8 @@ TRICKY = [
 """Characters that exercise the rule: composition, reordering, exclusions, whitespace, refused categories."""
 
 names = st.lists(st.sampled_from(TRICKY) | st.characters(), max_size=40).map("".join)
+encodable_names = st.lists(st.sampled_from(TRICKY) | st.characters(exclude_categories=["Cs"]), max_size=40).map("".join)
+"""Names UTF-8 can encode (a lone surrogate cannot: such a name is refused before any key is made of it)."""
 
 
 @relaxed
@@ -118,7 +120,7 @@ def test_normalizing_a_publication_is_idempotent(name: str) -> None:
 
 
 @relaxed
-@given(names)
+@given(encodable_names)
 def test_canonically_equivalent_names_are_one_publication(name: str) -> None:
     spellings = {unicodedata.normalize(form, name) for form in ("NFC", "NFD")} | {name}
     assert len({publication_key(spelling) for spelling in spellings}) == 1

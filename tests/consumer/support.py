@@ -205,6 +205,7 @@ def group_env(
         KAFKA_TOPIC=topic,
         KAFKA_DLQ_TOPIC=f"{topic}.dlq",
         KAFKA_GROUP_ID=group,
+        COUNTS_NAMESPACE=STORE_ENV["COUNTS_NAMESPACE"],
         WINDOW="1d",
         FLUSH_INTERVAL="1s",
         SESSION_TIMEOUT="6s",

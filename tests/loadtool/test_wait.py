@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from common.sinks.sqlite import SqliteSink
 from devservices.process import free_port
 from loadtool.load import http_positions, main
 from loadtool.wait import Counting, by_partition, counted, format_counting
-from tests.consumer.support import consumer_group, group_env
+from tests.consumer.support import consumer_group, group_env, group_store
 from tests.loadtool.support import API_KEY, producer_process
 
 
@@ -88,7 +87,7 @@ def test_wait_follows_the_consumer_group_until_every_article_sent_is_counted(
     summary = json.loads(figures.read_text())
     assert (summary["accepted"], summary["counted"]["articles"]) == (12, 12)
     assert "Counted:   12 articles, all counted " in out and "\nRates:     sent " in out
-    store = SqliteSink(tmp_path / "counts.sqlite3")
+    store = group_store(("sqlite", str(tmp_path / "counts.sqlite3")))
     try:  # counted means in the sink: the group commits only after its sink write
         assert [(p.publication, p.articles) for p in store.publications()] == [("Wikinews", 12)]
     finally:

@@ -22,13 +22,13 @@ from common.article import normalize_publication, publication_problem
 from common.keys import publication_key
 from common.settings import SinkKind
 from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
-from common.sinks.factory import open_sink
-from common.sinks.sqlite import SqliteSink
+from common.sinks.factory import open_reader
 from producer.app import create_app
+from producer.reads import Reads
 from producer.settings import ProducerSettings
-from producer.sink_pool import SinkPool
 from tests.common.test_article_properties import TRICKY
 from tests.producer.support import API_KEY
+from tests.sinks.support import Store
 
 WINDOW = 1_595_203_200
 
@@ -47,20 +47,20 @@ accepted_names = (
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[tuple[FastAPI, SqliteSink]]:
+def app(tmp_path: Path) -> Iterator[tuple[FastAPI, Store]]:
     """The app reading a SQLite file (no broker needed for reads: the lifespan's Kafka producer is left out)."""
     settings = ProducerSettings(api_keys=API_KEY, sink=SinkKind.SQLITE, sqlite_path=tmp_path / "counts.sqlite3")
-    writer = SqliteSink(settings.sqlite_path)
+    store = Store(settings)
     application = create_app(settings)
-    application.state.sinks = SinkPool(lambda: open_sink(settings), 1)
+    application.state.reads = Reads(lambda: open_reader(settings), 1)
     try:
-        yield application, writer
+        yield application, store
     finally:
-        application.state.sinks.close()
-        writer.close()
+        application.state.reads.close()
+        store.close()
 
 
-def test_every_accepted_name_round_trips_through_the_read_api_path(app: tuple[FastAPI, SqliteSink]) -> None:
+def test_every_accepted_name_round_trips_through_the_read_api_path(app: tuple[FastAPI, Store]) -> None:
     application, sink = app
     written = 0
 
@@ -70,10 +70,11 @@ def test_every_accepted_name_round_trips_through_the_read_api_path(app: tuple[Fa
         nonlocal written
         normalized = normalize_publication(name)
         entity = EntityTally(text=f"entity {written}", label="ORG", mentions=1, articles=1)
-        lease = sink.read_offset("g", "t", 0)
+        group = application.state.settings.kafka_group_id
+        lease = sink.read_offset(group, "t", 0)
         written += 1
         delta = PublicationDelta(normalized, {WINDOW: WindowDelta(1, {(entity.text, "ORG"): entity})})
-        sink.write(PartitionFlush("g", "t", 0, written, 3600, {publication_key(normalized): delta}), lease)
+        sink.write(PartitionFlush(group, "t", 0, written, 3600, {publication_key(normalized): delta}), lease)
 
         # As GET /publications lists it, and as it was sent (but for a newline, which no route matches)
         for spelling in (normalized, name.replace("\n", " ")):
