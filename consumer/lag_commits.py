@@ -25,6 +25,24 @@ IMPACT = "lag metric only; retried"
 MIN_SYNC_COMMIT_SECONDS = 1.0
 """A synchronous commit before a hand-over is skipped when less than this is left of the time budget."""
 
+PASSING_COMMIT_ERRORS = frozenset(
+    {
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._WAIT_COORD,
+    }
+)
+"""Commit errors of a passing state (the group rebalancing, the coordinator moving or unreachable for a moment);
+librdkafka does not mark every one of them retriable."""
+
+SYNC_COMMIT_RETRY_SECONDS = 0.2
+"""The pause before a synchronous commit that failed with a retriable error is sent again."""
+
 
 class Send(Enum):
     NOW = auto()
@@ -50,11 +68,19 @@ class _Offsets:
 
 
 class LagCommits:
-    def __init__(self, consumer: Consumer, topic: str, retry_after: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        topic: str,
+        retry_after: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
         self._consumer = consumer
         self._topic = topic
         self._retry_after = retry_after
         self._clock = clock
+        self._sleep = sleep
         self._partitions: dict[int, _Offsets] = {}
 
     def stored(self, partition: int, offset: int, send: Send) -> None:
@@ -95,22 +121,31 @@ class LagCommits:
 
     def hand_over(self, partition: int, deadline: Deadline) -> None:
         """Before giving the partition up: make sure Kafka holds its stored offset (synchronously: no result
-        callback would be served any more), if the time budget allows."""
+        callback would be served any more), if the time budget allows. A retriable failure (the group
+        rebalancing while every member leaves, a coordinator moving) is tried again while the budget lasts."""
         offsets = self._partitions.pop(partition, None)
         if offsets is None or offsets.committed == offsets.stored:
             return
-        if deadline.remaining() < MIN_SYNC_COMMIT_SECONDS:
-            log.warning(event("kafka_commit_skipped", partition, reason="time budget spent", impact=IMPACT))
-            return
         position = TopicPartition(self._topic, partition, offsets.stored)
+        while True:
+            if deadline.remaining() < MIN_SYNC_COMMIT_SECONDS:
+                log.warning(event("kafka_commit_skipped", partition, reason="time budget spent", impact=IMPACT))
+                return
+            failure = self._commit_now(position)
+            if failure is None:
+                return
+            log.warning(event("kafka_commit_failed", partition, error=str(failure), impact=IMPACT))
+            if not (failure.retriable() or failure.code() in PASSING_COMMIT_ERRORS):
+                return
+            self._sleep(SYNC_COMMIT_RETRY_SECONDS)
+
+    def _commit_now(self, position: TopicPartition) -> KafkaError | None:
         try:
             results = self._consumer.commit(offsets=[position], asynchronous=False) or []
         except KafkaException as error:
-            log.warning(event("kafka_commit_failed", partition, error=str(error), impact=IMPACT))
-            return
-        for result in results:
-            if result.error is not None:
-                log.warning(event("kafka_commit_failed", partition, error=str(result.error), impact=IMPACT))
+            failure: KafkaError = error.args[0]
+            return failure
+        return next((result.error for result in results if result.error is not None), None)
 
     def forget(self, partition: int) -> None:
         """The partition was lost: nothing more is committed for it."""
