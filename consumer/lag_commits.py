@@ -2,10 +2,12 @@
 
 Off the exactness path: a commit that fails or is lost changes no count, because every owner starts from
 the offset stored in the sink. So a commit is sent asynchronously after each flush (NER goes on during the
-round trip; the result comes back through ``on_commit`` inside a later ``consume``), a failed one is sent
-again no sooner than ``retry_after`` seconds later, the result of an older commit never makes an older
-offset current again, and before a partition is handed over its last stored offset is committed
-synchronously if the time budget allows, so the next owner's lag starts right.
+round trip; the result comes back through ``on_commit`` inside a later ``consume``); at most one is in
+flight per partition, and a newer stored offset waits for its result (two commits of one partition in
+flight may reach the coordinator in either order when librdkafka holds one back for a moment, and the older
+would win); a failed one is sent again no sooner than ``retry_after`` seconds later; and before a partition
+is handed over its last stored offset is committed synchronously, unless Kafka confirmed it already, if the
+time budget allows, so the next owner's lag starts right.
 """
 
 import logging
@@ -60,7 +62,7 @@ class _Offsets:
     committed: int | None = None
     """The offset Kafka confirmed last."""
     in_flight: int | None = None
-    """The offset of the asynchronous commit sent last, until its result is known."""
+    """The offset of the asynchronous commit sent last, until its result is known (none other is sent meanwhile)."""
     sent_at: float = 0.0
     """When the last commit was sent (a failed one is sent again ``retry_after`` seconds after that)."""
     send_at: float | None = None
@@ -85,14 +87,13 @@ class LagCommits:
 
     def stored(self, partition: int, offset: int, send: Send) -> None:
         """``offset`` is now the partition's offset in the sink (after a flush, or read on assignment)."""
-        previous = self._partitions.get(partition)
-        offsets = self._partitions[partition] = _Offsets(
-            stored=offset, committed=None if previous is None else previous.committed
-        )
-        if send is Send.NOW:
+        offsets = self._partitions.setdefault(partition, _Offsets(stored=offset))
+        offsets.stored = offset
+        offsets.send_at = None
+        if send is Send.NOW and offsets.in_flight is None:
             self._send(partition, offsets)
-        elif send is Send.SOON:
-            offsets.send_at = self._clock()
+        elif send is not Send.AT_HAND_OVER:
+            offsets.send_at = self._clock()  # sent by send_due, once no commit of the partition is in flight
 
     def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """The result of an asynchronous commit (librdkafka's callback, served inside ``consume``)."""
@@ -102,21 +103,22 @@ class LagCommits:
                 continue  # an older commit, or a partition given up: its result changes nothing
             offsets.in_flight = None
             failure = error or result.error
-            if failure is None:
-                offsets.committed = result.offset
-            elif offsets.stored == result.offset:
+            if failure is not None:
                 offsets.send_at = offsets.sent_at + self._retry_after
                 log.warning(event("kafka_commit_failed", result.partition, error=str(failure), impact=IMPACT))
+                continue
+            offsets.committed = result.offset
 
     def next_send(self) -> float | None:
         """When :meth:`send_due` next has a commit to send (None: nothing waits)."""
-        times = [offsets.send_at for offsets in self._partitions.values() if offsets.send_at is not None]
+        times = [at for offsets in self._partitions.values() if (at := _send_at(offsets)) is not None]
         return min(times) if times else None
 
     def send_due(self) -> None:
         now = self._clock()
         for partition, offsets in list(self._partitions.items()):
-            if offsets.send_at is not None and now >= offsets.send_at:
+            at = _send_at(offsets)
+            if at is not None and now >= at:
                 self._send(partition, offsets)
 
     def hand_over(self, partition: int, deadline: Deadline) -> None:
@@ -124,7 +126,7 @@ class LagCommits:
         callback would be served any more), if the time budget allows. A retriable failure (the group
         rebalancing while every member leaves, a coordinator moving) is tried again while the budget lasts."""
         offsets = self._partitions.pop(partition, None)
-        if offsets is None or offsets.committed == offsets.stored:
+        if offsets is None or (offsets.committed == offsets.stored and offsets.in_flight is None):
             return
         position = TopicPartition(self._topic, partition, offsets.stored)
         while True:
@@ -160,3 +162,8 @@ class LagCommits:
             log.warning(event("kafka_commit_failed", partition, error=str(error), impact=IMPACT))
             return
         offsets.in_flight = offsets.stored
+
+
+def _send_at(offsets: _Offsets) -> float | None:
+    """When a commit of the partition is to be sent: ``send_at``, once none is in flight."""
+    return offsets.send_at if offsets.in_flight is None else None
