@@ -109,7 +109,7 @@ def test_counts_of_the_demo_articles_are_exact_with_4_workers_sqlite(
         wait_until_flushed(sink, group, topic, ends, run)
         assert run.stop() == 0
     assert_counts_equal(sink_counts(sink), expected_counts(articles, [found for _, found in reference], DAY))
-    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends
+    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
     assert {fields["worker"] for fields in run.events("stopped") if "worker" in fields} == {"0", "1", "2", "3"}
 
 
@@ -153,7 +153,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
         assert run.stop() == 0
     deaths = {(f["worker"], f["exit_code"]) for f in run.events("worker_died")}
     assert deaths == {(crashed, "137"), (victim, "-9")}
-    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends
+    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
     expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
     assert_counts_equal(sink_counts(sink), expected)
 
