@@ -4,9 +4,10 @@
  * /entities, /entities/search). All choices live in the URL query string (see docs/dashboard.md), so a view
  * can be shared, restored on load and walked with the back button. An entity's trend (one line per
  * publication) shows above the publication columns once an entity is clicked in a table or found with the
- * search box; every table, and the series shown, can be downloaded as CSV (built in the page, no request). Auto refresh polls GET /publications and reloads a publication's
- * counts only when its article count or last write time changed, and redraws only what changed, so the
- * page does not flicker and the focused control keeps its focus.
+ * search box; every table, and the series shown, can be downloaded as CSV (built in the page, no request).
+ * Auto refresh polls GET /publications and reloads a publication's counts only when its article count or
+ * last write time changed, and redraws only what changed, so the page does not flicker and the focused
+ * control keeps its focus.
  *
  * Every piece of text from the service (publication names, entity texts, error details) goes into the page
  * through textContent / attributes, never innerHTML.
@@ -376,8 +377,8 @@
 
   /** The finest step that gives at most AUTO_POINTS points over the span (a year when none does). */
   function autoStep(span, windowSize) {
-    const usable = STEPS.filter((step) => !stepProblem(step, span, windowSize));
     if (!span) return 'month';
+    const usable = STEPS.filter((step) => !stepProblem(step, span, windowSize));
     return (usable.find((step) => pointsOf(span, step) <= AUTO_POINTS) || STEPS[STEPS.length - 1]).name;
   }
 
