@@ -53,14 +53,19 @@ class PendingPartition:
         window: int,
         entities: dict[EntityCountingKey, ArticleEntity],
         article_id: str | None = None,
+        *,
+        undated: bool = False,
     ) -> None:
-        """Count one article of ``publication`` in the window starting at ``window`` (and remember its id)."""
+        """Count one article of ``publication`` in the window starting at ``window`` (and remember its id);
+        ``undated``: it has no ``published_at``, so the window is its Kafka record time's."""
         if self._remember and article_id is not None:
             self._remember_id(article_digest(publication, article_id))
         pub_key = publication_key(publication)
         delta = self._publications.setdefault(pub_key, PublicationDelta(name=publication))
         counts = delta.windows.setdefault(window, WindowDelta())
         counts.articles += 1
+        if undated:
+            counts.undated_articles += 1
         for key, found in entities.items():
             tally = counts.entities.get(key)
             if tally is None:

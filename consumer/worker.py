@@ -280,7 +280,14 @@ class Worker:
             log.info(event("duplicate_skipped", taken.partition, offset=taken.offset, article_id=article.article_id))
             return
         entities = article_entities(entities_found, self._excluded)
-        pending.add_article(taken.offset, article.publication, taken.window, entities, article.article_id)
+        pending.add_article(
+            taken.offset,
+            article.publication,
+            taken.window,
+            entities,
+            article.article_id,
+            undated=article.published_at is None,
+        )
         self._stats.articles += 1
 
     def _dead_letter(self, taken: Taken, reason: str, pending: PendingPartition) -> None:

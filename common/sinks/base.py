@@ -92,6 +92,8 @@ class WindowDelta:
 
     articles: int = 0
     entities: dict[EntityCountingKey, EntityTally] = field(default_factory=dict)
+    undated_articles: int = 0
+    """Of ``articles``, those without ``published_at``: placed in the window by their Kafka record time."""
 
 
 @dataclass
@@ -148,6 +150,9 @@ class EntityCount(BaseModel):
 class PublicationSummary(BaseModel):
     publication: str = Field(examples=["Reuters"])
     articles: int = Field(description="Articles counted, all time.", examples=[200])
+    undated_articles: int = Field(
+        description="Of those, articles without `published_at` (counted at their Kafka time).", examples=[3]
+    )
     updated_at: datetime | None = Field(description="Last time counts of this publication were written.")
     start: datetime | None = Field(None, description="Start of the first window with an article of it.")
     end: datetime | None = Field(None, description="End of the last window with an article of it.")
@@ -163,6 +168,10 @@ class PublicationPage(BaseModel):
 class PublicationEntities(BaseModel):
     publication: str = Field(examples=["Reuters"])
     articles: int = Field(description="Articles in the range covered.", examples=[200])
+    undated_articles: int = Field(
+        description="Of those, articles without `published_at`, counted at the time Kafka received them.",
+        examples=[3],
+    )
     start: datetime | None = Field(
         None, description="Start of the range covered (the request widened to whole windows); null: unbounded."
     )
@@ -181,6 +190,9 @@ class SeriesPoint(BaseModel):
     start: datetime
     end: datetime
     articles: int = Field(description="The publication's articles in this point (for shares).")
+    undated_articles: int = Field(
+        description="Of those, articles without `published_at`, counted at the time Kafka received them."
+    )
     mentions: int = Field(description="Mentions of the entity in this point.")
     entity_articles: int = Field(description="Articles of this point that mention the entity.")
 

@@ -8,8 +8,9 @@ counts. Under ``namespaces/{namespace}``:
 - ``publications/{pub}``: the publication's header (name, articles, first and last window, update time)
   and generation 0 of its all-time family; ``publications/{pub}/rollups/{container}.{group}.{gen}``: the
   other count documents of the publication. Containers: ``m{YYYYMM}`` holds the month's windows and days,
-  ``y{YYYY}`` its months, ``all`` the years and all time. Maps: ``n.{bucket}`` articles, ``e.{bucket}.
-  {entity}`` = ``{m, a, s: {~spelling: window}}``.
+  ``y{YYYY}`` its months, ``all`` the years and all time. Maps: ``n.{bucket}`` articles, ``u.{bucket}`` those
+  of them without ``published_at`` (only where there are some), ``e.{bucket}.{entity}`` = ``{m, a, s:
+  {~spelling: window}}``.
 - ``index/{container}.{group}.{gen}``: the entity index across publications. ``m{YYYYMM}`` days, ``y{YYYY}``
   months, ``all`` years: ``x.{entity}.{bucket}.{pub}`` = ``{m, a}`` and ``n.{bucket}.{pub}`` articles (and
   in ``all``, ``t.{year}``: every publication's articles that year);
@@ -43,8 +44,9 @@ PUBLICATION_CONTAINER = "all"
 DICTIONARY = "dict"
 """The entity index's container of every entity, all time."""
 
-HEADER_TRANSFORMS = 4
-"""A publication header's transforms in one commit: articles, first and last window, update time."""
+HEADER_TRANSFORMS = 5
+"""A publication header's transforms in one commit: articles, undated articles, first and last window, update
+time."""
 
 MAX_SPELLING_BYTES = 1_000
 """Longest spelling kept as a map key (Firestore field paths are at most 1,500 bytes); longer ones are cut."""
@@ -200,26 +202,29 @@ class FlushCounts:
 
 _COUNTS_BYTES = 2 * (name_bytes("m") + INTEGER_BYTES)
 """An entry's ``m`` and ``a``."""
-_MAPS = {name: map_part(name, name) for name in ("e", "n", "x", "s", "t")}
+_MAPS = {name: map_part(name, name) for name in ("e", "n", "u", "x", "s", "t")}
 
 
-def _rollup_entries(
-    bucket: Bucket, articles: int, entities: dict[str, RollupTally]
-) -> list[tuple[Entry, list[Change]]]:
+def _article_entry(counts: str, bucket_key: str, articles: int) -> tuple[Entry, list[Change]]:
+    """The increment of a bucket's ``n`` (articles) or ``u`` (undated articles)."""
+    return (
+        Entry(
+            path_of(counts, bucket_key),
+            (_MAPS[counts], value_part(path_of(counts, bucket_key), bucket_key, INTEGER_BYTES)),
+            1,
+        ),
+        [Change((counts, bucket_key), "increment", articles)],
+    )
+
+
+def _rollup_entries(bucket: Bucket, counts: BucketDelta) -> list[tuple[Entry, list[Change]]]:
     bucket_key = bucket.key
-    entries = [
-        (
-            Entry(
-                path_of("n", bucket_key),
-                (_MAPS["n"], value_part(path_of("n", bucket_key), bucket_key, INTEGER_BYTES)),
-                1,
-            ),
-            [Change(("n", bucket_key), "increment", articles)],
-        )
-    ]
+    entries = [_article_entry("n", bucket_key, counts.articles)]
+    if counts.undated_articles:
+        entries.append(_article_entry("u", bucket_key, counts.undated_articles))
     bucket_map = map_part(path_of("e", bucket_key), bucket_key)
     entity_maps = _MAPS["e"]
-    for entity, tally in entities.items():
+    for entity, tally in counts.entities.items():
         key = storage_key(entity, tally.label)
         entry_path = path_of("e", bucket_key, key)
         written = spelling(tally.text)
@@ -311,13 +316,13 @@ class FlushEntries:
         for pub_key, buckets in counts.publications.items():
             for bucket, bucket_counts in buckets.items():
                 where = (pub_key, publication_container(bucket), group)
-                per_family.setdefault(where, []).extend(
-                    _rollup_entries(bucket, bucket_counts.articles, bucket_counts.entities)
-                )
+                per_family.setdefault(where, []).extend(_rollup_entries(bucket, bucket_counts))
             delta = flush.publications[pub_key]
             starts = sorted(delta.windows)
+            undated = sum(window.undated_articles for window in delta.windows.values())
             headers[pub_key] = [
                 Change(("articles",), "increment", sum(window.articles for window in delta.windows.values())),
+                *([Change(("undated",), "increment", undated)] if undated else []),
                 Change(("first",), "minimum", starts[0]),
                 Change(("last",), "maximum", starts[-1]),
                 Change(("updated_at",), "request_time"),
@@ -424,6 +429,9 @@ def stored_paths(document: StoredMaps) -> tuple[set[str], set[str]]:
             paths.add("n")
             index = any(value is not None for value in (inner or {}).values())
             walk(("n",), inner, 3 if index else 2)
+        elif top_name == "u":
+            paths.add("u")
+            walk(("u",), inner, 2)
         elif top_name in ("e", "x", "s"):
             paths.add(top_name)
             walk((top_name,), inner, {"e": 3, "x": 4, "s": 2}[top_name])

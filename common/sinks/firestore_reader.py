@@ -41,7 +41,7 @@ from common.sinks.firestore_layout import (
 )
 from common.sinks.reading import BucketRows, Header, IndexRows, Known, RollupReader, Row, Snapshot, chunks
 
-HEADER_FIELDS = ["name", "articles", "first", "last", "updated_at"]
+HEADER_FIELDS = ["name", "articles", "undated", "first", "last", "updated_at"]
 
 MAX_PROJECTED_FIELDS = 400
 """Most field paths one query projects; a read of more buckets projects whole maps and keeps what it needs."""
@@ -98,6 +98,9 @@ def _add_buckets(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, Buc
     for bucket_key, articles in fields["n"].map_value.fields.items() if "n" in fields else ():
         if bucket_key in by_key:
             found[by_key[bucket_key]].articles += articles.integer_value
+    for bucket_key, undated in fields["u"].map_value.fields.items() if "u" in fields else ():
+        if bucket_key in by_key:
+            found[by_key[bucket_key]].undated_articles += undated.integer_value
     for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
         if bucket_key in by_key:
             _add_entries(entities, found[by_key[bucket_key]].entities)
@@ -176,6 +179,7 @@ class _FirestoreSnapshot(Snapshot):
             fields["first"].integer_value,
             fields["last"].integer_value,
             updated,
+            fields["undated"].integer_value if "undated" in fields else 0,
         )
 
     def header(self, pub_key: str) -> Header | None:
@@ -200,15 +204,17 @@ class _FirestoreSnapshot(Snapshot):
     def _rollup_documents(
         self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None
     ) -> Iterator[Any]:
-        """The raw fields of the publication's count documents holding ``buckets``, projected on them."""
+        """The raw fields of the publication's count documents holding ``buckets``, projected on them (and on the
+        whole ``u`` map of each container: it holds only the buckets with undated articles)."""
         key = None if entity is None else storage_key(*entity)
         per_container: dict[str, list[str]] = {}
         for bucket in buckets:
-            paths = per_container.setdefault(publication_container(bucket), [])
+            paths = per_container.setdefault(publication_container(bucket), ["u"])
             paths += [_path("n", bucket.key), _path("e", bucket.key) if key is None else _path("e", bucket.key, key)]
         rollups = self._publication(pub_key).collection("rollups")
         queries = []
         for containers, paths in _projected_reads(per_container):
+            paths = list(dict.fromkeys(paths))  # one "u" for containers read together
             queries.append(rollups.where(filter=FieldFilter("cont", "in", containers)).select(paths))
             if PUBLICATION_CONTAINER in containers:  # its first generation is the publication's own document
                 queries.append(self._own_document(pub_key).select(paths))
@@ -224,17 +230,20 @@ class _FirestoreSnapshot(Snapshot):
             _add_buckets(fields, by_key, found)
         return found
 
-    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, int, dict[str, Row]]:
         wanted = {bucket.key for bucket in buckets}
-        articles, rows = 0, dict[str, Row]()
+        articles, undated, rows = 0, 0, dict[str, Row]()
         for fields in self._rollup_documents(pub_key, buckets, None):
             for bucket_key, count in fields["n"].map_value.fields.items() if "n" in fields else ():
                 if bucket_key in wanted:
                     articles += count.integer_value
+            for bucket_key, count in fields["u"].map_value.fields.items() if "u" in fields else ():
+                if bucket_key in wanted:
+                    undated += count.integer_value
             for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
                 if bucket_key in wanted:
                     _add_entries(entities, rows)
-        return articles, rows
+        return articles, undated, rows
 
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
         months, moment = [], bucket_at(Level.MONTH, low, 1)

@@ -74,10 +74,12 @@ class Row:
 
 @dataclass
 class BucketRows:
-    """A publication's counts in one bucket: articles and entities by entity key."""
+    """A publication's counts in one bucket: articles (of them ``undated_articles`` without ``published_at``)
+    and entities by entity key."""
 
     articles: int = 0
     entities: dict[str, Row] = field(default_factory=dict)
+    undated_articles: int = 0
 
     def add(self, entity: str, row: Row) -> None:
         known = self.entities.get(entity)
@@ -108,6 +110,8 @@ class Header:
     last: int
     """Start of its last window."""
     updated_at: datetime | None
+    undated_articles: int = 0
+    """Of ``articles``, those without ``published_at``."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +138,9 @@ class Snapshot(ABC):
     ) -> dict[Bucket, BucketRows]:
         """The publication's counts in ``buckets`` (only ``entity`` = (entity key, label) when given)."""
 
-    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
-        """Articles and entity counts of the publication summed over ``buckets`` (a store may sum as it reads)."""
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, int, dict[str, Row]]:
+        """Articles, undated articles and entity counts of the publication summed over ``buckets`` (a store may
+        sum as it reads)."""
         return merged(self.rollups(pub_key, buckets).values())
 
     @abstractmethod
@@ -192,18 +197,20 @@ def top(rows: dict[str, Row], label: str | None, limit: int) -> list[EntityCount
     ]
 
 
-def merged(buckets: Iterable[BucketRows]) -> tuple[int, dict[str, Row]]:
-    """Articles and entity counts summed over ``buckets`` (rows are copied, the inputs stay as they are)."""
-    articles, rows = 0, dict[str, Row]()
+def merged(buckets: Iterable[BucketRows]) -> tuple[int, int, dict[str, Row]]:
+    """Articles, undated articles and entity counts summed over ``buckets`` (rows are copied, the inputs stay
+    as they are)."""
+    articles, undated, rows = 0, 0, dict[str, Row]()
     for counts in buckets:
         articles += counts.articles
+        undated += counts.undated_articles
         for entity, row in counts.entities.items():
             known = rows.get(entity)
             if known is None:
                 rows[entity] = Row(row.label, row.text, row.seen, row.mentions, row.articles)
             else:
                 known.add(row)
-    return articles, rows
+    return articles, undated, rows
 
 
 class RollupReader(CountReader):
@@ -235,6 +242,7 @@ class RollupReader(CountReader):
         return PublicationSummary(
             publication=header.name,
             articles=header.articles,
+            undated_articles=header.undated_articles,
             updated_at=header.updated_at,
             start=moment_of(header.first),
             end=moment_of(header.last + self.window_seconds),
@@ -256,10 +264,11 @@ class RollupReader(CountReader):
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
-            articles, rows = snapshot.merged(header.pub_key, self._cover(header, low, high))
+            articles, undated, rows = snapshot.merged(header.pub_key, self._cover(header, low, high))
         return PublicationEntities(
             publication=header.name,
             articles=articles,
+            undated_articles=undated,
             start=None if low is None else moment_of(low),
             end=None if high is None else moment_of(high),
             entities=top(rows, label, limit),
@@ -325,13 +334,14 @@ class RollupReader(CountReader):
             found = snapshot.rollups(header.pub_key, sorted({b for buckets in covers for b in buckets}), entity)
         answer = []
         for (point_start, point_end), buckets in zip(points, covers, strict=True):
-            articles, rows = merged(found.get(bucket, BucketRows()) for bucket in buckets)
+            articles, undated, rows = merged(found.get(bucket, BucketRows()) for bucket in buckets)
             row = rows.get(entity[0])
             answer.append(
                 SeriesPoint(
                     start=moment_of(point_start),
                     end=moment_of(point_end),
                     articles=articles,
+                    undated_articles=undated,
                     mentions=0 if row is None else row.mentions,
                     entity_articles=0 if row is None else row.articles,
                 )

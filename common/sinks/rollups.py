@@ -38,10 +38,12 @@ class RollupTally:
 
 @dataclass
 class BucketDelta:
-    """A publication's increments in one bucket: articles, and entities by :func:`common.keys.entity_key`."""
+    """A publication's increments in one bucket: articles (of them ``undated_articles`` without
+    ``published_at``), and entities by :func:`common.keys.entity_key`."""
 
     articles: int = 0
     entities: dict[str, RollupTally] = field(default_factory=dict)
+    undated_articles: int = 0
 
 
 @dataclass
@@ -66,10 +68,11 @@ def rollup_deltas(delta: PublicationDelta, window_seconds: int) -> dict[Bucket, 
     """One publication's increments in every bucket its windows roll up into (window, day, month, year, all)."""
     buckets: dict[Bucket, BucketDelta] = {}
     for start, entities in _windows(delta):
-        articles = delta.windows[start].articles
+        articles, undated = delta.windows[start].articles, delta.windows[start].undated_articles
         for bucket in rollup_buckets(start, window_seconds):
             counts = buckets.setdefault(bucket, BucketDelta())
             counts.articles += articles
+            counts.undated_articles += undated
             for key, (label, tally) in entities.items():
                 total = counts.entities.setdefault(key, RollupTally(tally.text, label, start))
                 total.add(tally, start)

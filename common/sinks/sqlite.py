@@ -36,9 +36,10 @@ from common.sinks.rollups import dictionary_deltas, rollup_deltas
 BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another process's transaction before giving up (SinkUnavailable)."""
 
-LAYOUT_VERSION = 2
-"""``PRAGMA user_version`` of this layout (rollups and namespaces); 0 is the layout before them."""
-_SET_LAYOUT_VERSION = "PRAGMA user_version = 2"
+LAYOUT_VERSION = 3
+"""``PRAGMA user_version`` of this layout (rollups, namespaces, undated articles); 2 is the layout without undated
+articles, 0 the layout before rollups."""
+_SET_LAYOUT_VERSION = "PRAGMA user_version = 3"
 
 _TRANSIENT_CODES = {
     sqlite3.SQLITE_BUSY,
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS publications (
     pub_key TEXT NOT NULL,
     name TEXT NOT NULL,
     articles INTEGER NOT NULL,
+    undated_articles INTEGER NOT NULL,
     first_window INTEGER NOT NULL,
     last_window INTEGER NOT NULL,
     updated_at TEXT NOT NULL,
@@ -76,6 +78,7 @@ CREATE TABLE IF NOT EXISTS buckets (
     start INTEGER NOT NULL,
     bucket_end INTEGER NOT NULL,
     articles INTEGER NOT NULL,
+    undated_articles INTEGER NOT NULL,
     PRIMARY KEY (ns, pub_key, level, start)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS buckets_by_level ON buckets (ns, level, start);
@@ -130,16 +133,18 @@ _CLAIM_NAMESPACE = (
 )
 _NAMESPACE_OWNER = "SELECT owner_group, window_seconds FROM namespaces WHERE ns = ?"
 _UPSERT_PUBLICATION = """
-INSERT INTO publications (ns, pub_key, name, articles, first_window, last_window, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO publications (ns, pub_key, name, articles, undated_articles, first_window, last_window, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (ns, pub_key) DO UPDATE SET
     name = excluded.name, articles = articles + excluded.articles,
+    undated_articles = undated_articles + excluded.undated_articles,
     first_window = min(first_window, excluded.first_window), last_window = max(last_window, excluded.last_window),
     updated_at = excluded.updated_at
 """
 _UPSERT_BUCKET = """
-INSERT INTO buckets (ns, pub_key, level, start, bucket_end, articles) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (ns, pub_key, level, start) DO UPDATE SET articles = articles + excluded.articles
+INSERT INTO buckets (ns, pub_key, level, start, bucket_end, articles, undated_articles) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ns, pub_key, level, start) DO UPDATE SET
+    articles = articles + excluded.articles, undated_articles = undated_articles + excluded.undated_articles
 """
 _UPSERT_BUCKET_ENTITY = (
     """
@@ -166,10 +171,11 @@ ON CONFLICT (ns, offset_key) DO UPDATE SET
 _OFFSET = "SELECT next_offset, version, recent_ids FROM offsets WHERE ns = ? AND offset_key = ?"
 
 _HEADER = """
-SELECT pub_key, name, articles, first_window, last_window, updated_at FROM publications WHERE ns = ? AND pub_key = ?
+SELECT pub_key, name, articles, first_window, last_window, updated_at, undated_articles FROM publications
+WHERE ns = ? AND pub_key = ?
 """
 _PAGE = """
-SELECT pub_key, name, articles, first_window, last_window, updated_at FROM publications
+SELECT pub_key, name, articles, first_window, last_window, updated_at, undated_articles FROM publications
 WHERE ns = ? AND (? IS NULL OR articles < ? OR (articles = ? AND name > ?))
 ORDER BY articles DESC, name
 LIMIT ?
@@ -177,7 +183,7 @@ LIMIT ?
 # Buckets are passed as one JSON array of [level, start] pairs, so the statements stay constant text.
 _IN_BUCKETS = "(level, start) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
 _BUCKET_ARTICLES = (
-    "SELECT level, start, bucket_end, articles FROM buckets WHERE ns = ? AND pub_key = ? AND " + _IN_BUCKETS
+    "SELECT level, start, articles, undated_articles FROM buckets WHERE ns = ? AND pub_key = ? AND " + _IN_BUCKETS
 )
 _BUCKET_ENTITIES = (
     "SELECT level, start, entity_key, label, text, seen, mentions, articles FROM bucket_entities "
@@ -357,11 +363,17 @@ class SqliteWriter(CountWriter):
         for pub_key, delta in flush.publications.items():
             starts = sorted(delta.windows)
             articles = sum(window.articles for window in delta.windows.values())
-            connection.execute(_UPSERT_PUBLICATION, (ns, pub_key, delta.name, articles, starts[0], starts[-1], now))
+            undated = sum(window.undated_articles for window in delta.windows.values())
+            connection.execute(
+                _UPSERT_PUBLICATION, (ns, pub_key, delta.name, articles, undated, starts[0], starts[-1], now)
+            )
             rollups = rollup_deltas(delta, flush.window_seconds)
             connection.executemany(
                 _UPSERT_BUCKET,
-                [(ns, pub_key, b.level, b.start, b.end, counts.articles) for b, counts in rollups.items()],
+                [
+                    (ns, pub_key, b.level, b.start, b.end, counts.articles, counts.undated_articles)
+                    for b, counts in rollups.items()
+                ],
             )
             connection.executemany(
                 _UPSERT_BUCKET_ENTITY,
@@ -437,9 +449,9 @@ class _SqliteSnapshot(Snapshot):
         self._ns = ns
         self._finest = finest
 
-    def _header(self, row: tuple[str, str, int, int, int, str]) -> Header:
-        pub_key, name, articles, first, last, updated = row
-        return Header(pub_key, name, articles, first, last, datetime.fromisoformat(updated))
+    def _header(self, row: tuple[str, str, int, int, int, str, int]) -> Header:
+        pub_key, name, articles, first, last, updated, undated = row
+        return Header(pub_key, name, articles, first, last, datetime.fromisoformat(updated), undated)
 
     def header(self, pub_key: str) -> Header | None:
         row = self._connection.execute(_HEADER, (self._ns, pub_key)).fetchone()
@@ -463,8 +475,9 @@ class _SqliteSnapshot(Snapshot):
         wanted = _bucket_list(buckets)
         found = {bucket: BucketRows() for bucket in buckets}
         index = {(int(b.level), b.start): b for b in buckets}
-        for level, start, _, articles in self._connection.execute(_BUCKET_ARTICLES, (self._ns, pub_key, wanted)):
-            found[index[(level, start)]].articles = articles
+        for level, start, articles, undated in self._connection.execute(_BUCKET_ARTICLES, (self._ns, pub_key, wanted)):
+            counts = found[index[(level, start)]]
+            counts.articles, counts.undated_articles = articles, undated
         rows = (
             self._connection.execute(_BUCKET_ENTITIES, (self._ns, pub_key, wanted))
             if entity is None

@@ -37,3 +37,21 @@ export async function watchCsp(page) {
   }));
   return violations;
 }
+
+/** Waits until the dashboard shows what its URL asks for: the results are marked with the query string they
+ * show and are not busy loading. */
+export async function settled(page, timeout) {
+  await page.waitForFunction(() => {
+    const results = document.getElementById('results');
+    return results.dataset.view === (location.search || location.pathname)
+      && results.getAttribute('aria-busy') !== 'true';
+  }, null, { timeout });
+}
+
+/** A scenario's step failed: a full-page screenshot `failure.png` in `artifacts` (when given), a record
+ * {"step": "failed", error, view, pageErrors} printed with `say`, and exit code 1. */
+export async function reportFailure(page, error, { say, observe, pageErrors, artifacts }) {
+  if (artifacts) await page.screenshot({ path: path.join(artifacts, 'failure.png'), fullPage: true });
+  say({ step: 'failed', error: String(error.stack || error), view: await observe(page).catch(() => null), pageErrors });
+  process.exitCode = 1;
+}

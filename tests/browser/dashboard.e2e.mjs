@@ -8,9 +8,8 @@
 // publications (three names), custom ({from, to}: YYYY-MM-DD) and artifacts (a folder for the browser
 // profile and a screenshot on failure).
 
-import path from 'node:path';
 import readline from 'node:readline';
-import { launch, watchCsp } from './chromium.mjs';
+import { launch, reportFailure, settled, watchCsp } from './chromium.mjs';
 
 const config = JSON.parse(process.env.DASHBOARD_E2E);
 const WAIT_MS = 30_000;
@@ -22,15 +21,6 @@ async function waitForTest(step) {
   say({ step, waiting: true });
   const { value, done } = await inbox.next();
   if (done || value.trim() !== 'go') throw new Error(`expected "go" on stdin after step ${step}, got ${value}`);
-}
-
-/** The page finished loading what its URL asks for. */
-async function settled(page) {
-  await page.waitForFunction(() => {
-    const results = document.getElementById('results');
-    return results.dataset.view === (location.search || location.pathname)
-      && results.getAttribute('aria-busy') !== 'true';
-  }, null, { timeout: WAIT_MS });
 }
 
 /** Everything the assertions need, read the way a person would: visible text of controls and panels. */
@@ -73,7 +63,7 @@ function observe(page) {
 
 async function step(page, name, action) {
   await action();
-  await settled(page);
+  await settled(page, WAIT_MS);
   say({ step: name, view: await observe(page) });
 }
 
@@ -135,9 +125,7 @@ try {
   await step(page, 'store-unreachable', () => page.goto(`${config.brokenUrl}/?publication=${encodeURIComponent(first)}`));
   say({ step: 'done', pageErrors, cspViolations });
 } catch (error) {
-  if (config.artifacts) await page.screenshot({ path: path.join(config.artifacts, 'failure.png'), fullPage: true });
-  say({ step: 'failed', error: String(error.stack || error), view: await observe(page).catch(() => null), pageErrors });
-  process.exitCode = 1;
+  await reportFailure(page, error, { say, observe, pageErrors, artifacts: config.artifacts });
 } finally {
   await browser.close();
   process.stdin.destroy();

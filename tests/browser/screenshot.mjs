@@ -1,7 +1,7 @@
 // Screenshot of a dashboard view once it has loaded: node screenshot.mjs URL OUT.png [WIDTH HEIGHT].
 // CHROMIUM_PATH overrides /usr/bin/chromium.
 
-import { launch } from './chromium.mjs';
+import { launch, settled } from './chromium.mjs';
 
 const [url, out, width = '1280', height = '900'] = process.argv.slice(2);
 const browser = await launch(process.env.CHROMIUM_PATH || '/usr/bin/chromium', {
@@ -9,11 +9,7 @@ const browser = await launch(process.env.CHROMIUM_PATH || '/usr/bin/chromium', {
 });
 try {
   await browser.page.goto(url);
-  await browser.page.waitForFunction(() => {
-    const results = document.getElementById('results');
-    return results.dataset.view === (location.search || location.pathname)
-      && results.getAttribute('aria-busy') !== 'true';
-  }, null, { timeout: 30_000 });
+  await settled(browser.page, 30_000);
   // The loading dim fades out (a CSS transition): wait until it is gone.
   await browser.page.waitForFunction(() => getComputedStyle(document.getElementById('columns')).opacity === '1');
   await browser.page.screenshot({ path: out });

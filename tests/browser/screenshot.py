@@ -2,7 +2,8 @@
 
 Counts the first ``--articles`` sample articles with the consumer's counting code (spaCy NER), writes them
 through the SQLite sink, starts the HTTP service over that file, and has Debian's chromium take a picture
-of ``--view`` (a dashboard query string).
+of ``--view`` (a dashboard query string; by default two publications side by side and the yearly trend of
+one person in both).
 """
 
 import argparse
@@ -16,17 +17,21 @@ from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
 from tests.browser.counts import count_articles, dashboard_writer
 from tests.browser.service import REPO, serve, sqlite_sink
+from tests.conftest import SAMPLE_DATA
 
-SAMPLE = REPO.parent / "shared/data/allsides-3k.jsonl.gz"
-DEFAULT_VIEW = "?publication=CNN+%28Web+News%29&publication=Washington+Times&top=10"
+DEFAULT_VIEW = (
+    "?publication=CNN+%28Web+News%29&publication=Washington+Times&top=10&entity=Trump&entity-label=PERSON&step=year"
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=300, help="how many sample articles to count, from the first")
-    parser.add_argument("--sample", type=Path, default=SAMPLE, help="the sample articles (.jsonl.gz)")
+    parser.add_argument(
+        "--sample", type=Path, default=SAMPLE_DATA, help="the sample articles (.jsonl.gz; NEWSCOUNTS_SAMPLE_DATA)"
+    )
     parser.add_argument("--view", default=DEFAULT_VIEW, help="dashboard query string to show")
-    parser.add_argument("--size", default="1280x960", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--size", default="1280x1180", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--out", type=Path, default=REPO / "docs/img/dashboard.png", help="PNG file to write")
     parser.add_argument(
         "--database", type=Path, help="keep the counts in this SQLite file; reuse it when it exists (no recount)"

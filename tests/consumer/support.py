@@ -322,6 +322,8 @@ class Counts:
     """Everything the sink holds for a set of publications, keyed by what is counted (no display text)."""
 
     publications: dict[str, int] = field(default_factory=dict)
+    undated: dict[str, int] = field(default_factory=dict)
+    """Publication -> its articles without ``published_at``, all time."""
     entities: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
     """(publication, case-folded text, label) -> (mentions, articles), all time."""
     windows: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -341,6 +343,7 @@ def expected_counts(
     An article without ``published_at`` falls in the window of its Kafka record timestamp: ``timestamps_ms``
     (one per article) when given, else ``timestamp_ms`` for all."""
     publications: Counter[str] = Counter()
+    undated: dict[str, int] = {}
     windows: Counter[tuple[str, int]] = Counter()
     mentions: Counter[tuple[str, int, str, str]] = Counter()
     mentioned_in: Counter[tuple[str, int, str, str]] = Counter()
@@ -351,6 +354,7 @@ def expected_counts(
         seconds = event_seconds(published) if published else record_ms // 1000
         window = seconds - seconds % window_seconds
         publications[publication] += 1
+        undated[publication] = undated.get(publication, 0) + (0 if published else 1)
         windows[publication, window] += 1
         keys = Counter(
             (publication, window, normalized.casefold(), label)
@@ -359,7 +363,7 @@ def expected_counts(
         )
         mentions.update(keys)
         mentioned_in.update(keys.keys())
-    counts = Counts(publications=dict(publications), windows=dict(windows))
+    counts = Counts(publications=dict(publications), undated=undated, windows=dict(windows))
     all_time: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for key, count in mentions.items():
         counts.window_entities[key] = (count, mentioned_in[key])
@@ -387,6 +391,7 @@ def sink_counts(sink: Store) -> Counts:
     for summary in sink.publications():
         name = summary.publication
         counts.publications[name] = summary.articles
+        counts.undated[name] = summary.undated_articles
         found = sink.entities(name, limit=0)
         assert found is not None
         for entity in found.entities:
@@ -409,7 +414,7 @@ def sink_counts(sink: Store) -> Counts:
 
 def assert_counts_equal(actual: Counts, expected: Counts) -> None:
     """Exact equality, with a readable first difference."""
-    for part in ("publications", "windows", "entities", "window_entities"):
+    for part in ("publications", "undated", "windows", "entities", "window_entities"):
         got, want = getattr(actual, part), getattr(expected, part)
         if got != want:
             missing = {k: v for k, v in want.items() if got.get(k) != v}

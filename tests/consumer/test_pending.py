@@ -79,3 +79,16 @@ def test_accepts_only_offsets_not_yet_processed() -> None:
 def test_nothing_processed_has_no_flush() -> None:
     with pytest.raises(ValueError, match="nothing was processed"):
         PendingPartition(None).to_flush("g", "t", 0, 60)
+
+
+def test_articles_without_a_date_are_counted_apart_in_their_window() -> None:
+    pending = PendingPartition(None)
+    pending.add_article(0, "P", W1, {}, undated=True)
+    pending.add_article(1, "P", W1, {})
+    pending.add_article(2, "P", W2, {}, undated=True)
+    pending.add_article(3, "Q", W1, {})
+    publications = pending.to_flush("g", "t", 0, 3600).publications
+    assert {
+        name: {start: (window.articles, window.undated_articles) for start, window in publications[key].windows.items()}
+        for name, key in (("P", publication_key("P")), ("Q", publication_key("Q")))
+    } == {"P": {W1: (2, 1), W2: (1, 1)}, "Q": {W1: (1, 0)}}

@@ -27,27 +27,28 @@ T1, T2 = T0 + HOUR, T0 + 2 * HOUR
 GROUP, TOPIC = "newscounts", "articles"
 
 
-def window(articles: int, *entities: tuple[str, str, int, int]) -> WindowDelta:
+def window(articles: int, *entities: tuple[str, str, int, int], undated: int = 0) -> WindowDelta:
     return WindowDelta(
         articles=articles,
         entities={
             (text.casefold(), label): EntityTally(text=text, label=label, mentions=mentions, articles=in_articles)
             for text, label, mentions, in_articles in entities
         },
+        undated_articles=undated,
     )
 
 
 def flushes() -> list[PartitionFlush]:
-    """Two partitions' flushes; Reuters spans both, in three windows."""
+    """Two partitions' flushes; Reuters spans both, in three windows, the last two with an undated article."""
     first = {
         "Reuters": {
             T0: window(3, ("Donald Trump", "PERSON", 5, 2), ("Fed", "ORG", 4, 3), ("Washington", "GPE", 1, 1)),
-            T1: window(2, ("Donald Trump", "PERSON", 2, 1), ("China", "GPE", 3, 2)),
+            T1: window(2, ("Donald Trump", "PERSON", 2, 1), ("China", "GPE", 3, 2), undated=1),
         },
         "CNN (Web News)": {T0: window(1, ("Atlanta", "GPE", 2, 1))},
     }
     second = {
-        "Reuters": {T2: window(1, ("Fed", "ORG", 1, 1))},
+        "Reuters": {T2: window(1, ("Fed", "ORG", 1, 1), undated=1)},
         "A/B Weekly": {T0: window(4, ("AB", "ORG", 4, 4), ("Bern", "GPE", 4, 2))},
         "Ünïcode Times": {T1: window(1, ("Zürich", "GPE", 1, 1))},
     }
@@ -80,12 +81,18 @@ def entity(text: str, label: str, mentions: int, articles: int) -> dict[str, Any
 
 
 def answer_of(
-    publication: str, articles: int, entities: list[dict[str, Any]], start: int | None = None, end: int | None = None
+    publication: str,
+    articles: tuple[int, int],
+    entities: list[dict[str, Any]],
+    start: int | None = None,
+    end: int | None = None,
 ) -> dict[str, Any]:
-    """An entities answer; ``start``/``end``: the range it covers (None: unbounded)."""
+    """An entities answer; ``articles``: (articles, undated articles); ``start``/``end``: the range it covers
+    (None: unbounded)."""
     return {
         "publication": publication,
-        "articles": articles,
+        "articles": articles[0],
+        "undated_articles": articles[1],
         "start": None if start is None else iso(start),
         "end": None if end is None else iso(end),
         "entities": entities,
@@ -133,11 +140,11 @@ async def test_publications_most_articles_first(counts: Counts) -> None:
 
     assert answer.status_code == 200
     body = answer.json()
-    assert [(p["publication"], p["articles"]) for p in body] == [
-        ("Reuters", 6),
-        ("A/B Weekly", 4),
-        ("CNN (Web News)", 1),
-        ("Ünïcode Times", 1),
+    assert [(p["publication"], p["articles"], p["undated_articles"]) for p in body] == [
+        ("Reuters", 6, 2),
+        ("A/B Weekly", 4, 0),
+        ("CNN (Web News)", 1, 0),
+        ("Ünïcode Times", 1, 0),
     ]
     for summary in body:
         updated = datetime.fromisoformat(summary["updated_at"])
@@ -149,7 +156,7 @@ async def test_entities_all_time_ranked_by_mentions_then_text(counts: Counts) ->
     answer = await counts.client.get("/publications/Reuters/entities")
 
     assert answer.status_code == 200
-    assert answer.json() == answer_of("Reuters", 6, [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON])
+    assert answer.json() == answer_of("Reuters", (6, 2), [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON])
 
 
 async def test_entities_limit_and_limit_zero(counts: Counts) -> None:
@@ -163,14 +170,14 @@ async def test_entities_limit_and_limit_zero(counts: Counts) -> None:
 async def test_entities_ties_are_ordered_by_text(counts: Counts) -> None:
     answer = await counts.client.get("/publications/A%2FB%20Weekly/entities")
 
-    assert answer.json() == answer_of("A/B Weekly", 4, [entity("AB", "ORG", 4, 4), entity("Bern", "GPE", 4, 2)])
+    assert answer.json() == answer_of("A/B Weekly", (4, 0), [entity("AB", "ORG", 4, 4), entity("Bern", "GPE", 4, 2)])
 
 
 @pytest.mark.parametrize("label", ["GPE", "gpe", " GPE "])
 async def test_entities_of_one_label(counts: Counts, label: str) -> None:
     answer = await counts.client.get("/publications/Reuters/entities", params={"label": label})
 
-    assert answer.json() == answer_of("Reuters", 6, [CHINA, WASHINGTON])
+    assert answer.json() == answer_of("Reuters", (6, 2), [CHINA, WASHINGTON])
 
 
 @pytest.mark.parametrize(("label", "expected"), [("NOPE", []), ("", [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON])])
@@ -180,7 +187,7 @@ async def test_an_unknown_label_is_empty_and_an_empty_label_is_all(
     answer = await counts.client.get("/publications/Reuters/entities", params={"label": label})
 
     assert answer.status_code == 200
-    assert answer.json() == answer_of("Reuters", 6, expected)
+    assert answer.json() == answer_of("Reuters", (6, 2), expected)
 
 
 JAN_2021 = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp())
@@ -189,30 +196,30 @@ JAN_2021 = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp())
 @pytest.mark.parametrize(
     ("start", "end", "articles", "entities", "covered"),
     [
-        (iso(T1), iso(T2), 2, [CHINA, entity("Donald Trump", "PERSON", 2, 1)], (T1, T2)),
+        (iso(T1), iso(T2), (2, 1), [CHINA, entity("Donald Trump", "PERSON", 2, 1)], (T1, T2)),
         (
             "2020-07-20",
             "2020-07-20T01:00:01",
-            5,
+            (5, 1),
             [TRUMP_ALL, entity("Fed", "ORG", 4, 3), CHINA, WASHINGTON],
             (T0, T2),
         ),
-        (iso(T2 + 1800), None, 1, [entity("Fed", "ORG", 1, 1)], (T2, None)),
+        (iso(T2 + 1800), None, (1, 1), [entity("Fed", "ORG", 1, 1)], (T2, None)),
         (
             None,
             "2020-07-20T00:30:00+00:00",
-            3,
+            (3, 0),
             [entity("Donald Trump", "PERSON", 5, 2), entity("Fed", "ORG", 4, 3), WASHINGTON],
             (None, T1),
         ),
-        ("2021-01-01", "2021-01-02", 0, [], (JAN_2021, JAN_2021 + 86_400)),
+        ("2021-01-01", "2021-01-02", (0, 0), [], (JAN_2021, JAN_2021 + 86_400)),
     ],
 )
 async def test_entities_of_the_windows_overlapping_a_range_merged(
     counts: Counts,
     start: str | None,
     end: str | None,
-    articles: int,
+    articles: tuple[int, int],
     entities: list[dict[str, Any]],
     covered: tuple[int | None, int | None],
 ) -> None:
@@ -277,8 +284,8 @@ async def test_names_as_sent_url_encoded(counts: Counts) -> None:
     cnn = await counts.client.get("/publications/CNN%20(Web%20News)/entities")
     unicode = await counts.client.get("/publications/%C3%9Cn%C3%AFcode%20Times/entities")
 
-    assert cnn.json() == answer_of("CNN (Web News)", 1, [entity("Atlanta", "GPE", 2, 1)])
-    assert unicode.json() == answer_of("Ünïcode Times", 1, [entity("Zürich", "GPE", 1, 1)])
+    assert cnn.json() == answer_of("CNN (Web News)", (1, 0), [entity("Atlanta", "GPE", 2, 1)])
+    assert unicode.json() == answer_of("Ünïcode Times", (1, 0), [entity("Zürich", "GPE", 1, 1)])
 
 
 @pytest.mark.parametrize("path", ["/publications/Nobody/entities", "/publications/reuters/windows"])
@@ -445,11 +452,12 @@ async def test_publications_come_a_page_at_a_time(counts: Counts) -> None:
     )
 
 
-def point(start: int, end: int, articles: int, mentions: int, mentioned: int) -> dict[str, Any]:
+def point(start: int, end: int, articles: int, undated: int, mentions: int, mentioned: int) -> dict[str, Any]:
     return {
         "start": iso(start),
         "end": iso(end),
         "articles": articles,
+        "undated_articles": undated,
         "mentions": mentions,
         "entity_articles": mentioned,
     }
@@ -472,13 +480,13 @@ async def test_a_series_of_one_entity(counts: Counts) -> None:
         "step": "hour",
         "start": iso(T0),
         "end": iso(T2 + HOUR),
-        "points": [point(T0, T1, 3, 5, 2), point(T1, T2, 2, 2, 1), point(T2, T2 + HOUR, 1, 0, 0)],
+        "points": [point(T0, T1, 3, 0, 5, 2), point(T1, T2, 2, 1, 2, 1), point(T2, T2 + HOUR, 1, 1, 0, 0)],
     }
     day = 86_400
     assert daily.json()["points"] == [
-        point(T0 - day, T0, 0, 0, 0),
-        point(T0, T0 + day, 6, 7, 3),
-        point(T0 + day, T0 + 2 * day, 0, 0, 0),
+        point(T0 - day, T0, 0, 0, 0, 0),
+        point(T0, T0 + day, 6, 2, 7, 3),
+        point(T0 + day, T0 + 2 * day, 0, 0, 0, 0),
     ]
 
 

@@ -683,6 +683,7 @@ async def test_hostile_names_that_exist_answer_their_own_counts_only(read_api: A
         assert answer.json() == {
             "publication": name,
             "articles": 1,
+            "undated_articles": 0,
             "start": None,
             "end": None,
             "entities": [{"text": f"Entity of {name}", "label": "ORG", "mentions": 1, "articles": 1}],
