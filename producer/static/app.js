@@ -25,6 +25,9 @@
   const SEARCH_MATCHES = 8;
   const AUTO_POINTS = 120;
   const MAX_POINTS = 2000;
+  /* Publications the pickers list (GET /publications?limit=, most articles first: one page, polled). */
+  const PUBLICATIONS_LISTED = 100;
+  const MORE_PUBLICATIONS = '\u0000more'; // no publication name holds a control character
   const MARKED_POINTS = 120;
   const HOUR = 3600e3;
   const DAY = 24 * HOUR;
@@ -161,7 +164,8 @@
     return state.refresh > 0 ? `Trying again every ${state.refresh} s.` : 'Press “Refresh now” to try again.';
   }
 
-  async function getJSON(path, signal) {
+  /** The JSON answer of ``path``; ``onAnswer`` (optional) sees the response's headers first. */
+  async function getJSON(path, signal, onAnswer) {
     let response;
     try {
       response = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store', signal });
@@ -170,7 +174,10 @@
       throw new ApiError(0, `Cannot reach the newscounts service at ${location.host} (${error.message}): `
         + `is it running? ${retryHint()}`);
     }
-    if (response.ok) return response.json();
+    if (response.ok) {
+      onAnswer?.(response);
+      return response.json();
+    }
     let detail = response.statusText;
     try {
       const body = await response.json();
@@ -273,6 +280,8 @@
   let lastRendered = null;
   let lastView = null;
   let publicationsSeen = null;
+  /** GET /publications had a next page: publications beyond the first PUBLICATIONS_LISTED exist. */
+  let morePublications = false;
   let focusAfterRender = null;
 
   function scheduleRefresh() {
@@ -290,9 +299,13 @@
     const current = ++generation;
     const loadingTimer = userChange ? setTimeout(() => setLoading(true), 150) : null;
     try {
-      const summaries = await getJSON('/publications', controller.signal);
+      let more = false;
+      const summaries = await getJSON(`/publications?limit=${PUBLICATIONS_LISTED}`, controller.signal, (response) => {
+        more = response.headers.has('Next-Cursor');
+      });
       if (current !== generation) return;
       publicationsSeen = summaries;
+      morePublications = more;
       if (!summaries.length) {
         showNothingCounted();
         return;
@@ -456,7 +469,15 @@
     else if (!summaries.length && !selected) wanted.push({ value: '', text: 'No publications yet' });
     for (const summary of summaries) wanted.push({ value: summary.publication, text: optionText(summary) });
     if (selected && !summaries.some((s) => s.publication === selected)) {
-      wanted.push({ value: selected, text: publicationsSeen ? `${selected} (no counts)` : selected });
+      const unknown = publicationsSeen && !morePublications;
+      wanted.push({ value: selected, text: unknown ? `${selected} (no counts)` : selected });
+    }
+    if (morePublications) {
+      wanted.push({
+        value: MORE_PUBLICATIONS,
+        text: `(the ${PUBLICATIONS_LISTED} with most articles; open another with ?publication=NAME)`,
+        disabled: true,
+      });
     }
     const sameValues = select.options.length === wanted.length
       && wanted.every((item, index) => select.options[index].value === item.value);
@@ -466,7 +487,8 @@
     wanted.forEach((item, index) => {
       const option = select.options[index];
       if (option.text !== item.text) option.text = item.text;
-      option.disabled = Boolean(item.value) && taken.includes(item.value) && item.value !== selected;
+      option.disabled = Boolean(item.disabled)
+        || (Boolean(item.value) && taken.includes(item.value) && item.value !== selected);
     });
     if (select.value !== (selected || '')) select.value = selected || '';
   }

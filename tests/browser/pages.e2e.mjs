@@ -60,6 +60,9 @@ try {
       entities: [...element.querySelectorAll('table.entities tbody tr .text')].map((cell) => cell.textContent),
       bars: element.querySelectorAll('figure.chart svg rect.bar').length,
       notice: document.getElementById('notice').hidden ? '' : document.getElementById('notice').textContent.trim(),
+      picker: [...document.getElementById('publication-1').options].map((option) => ({
+        text: option.text, selected: option.selected, disabled: option.disabled,
+      })),
     }));
     say({ step: 'dashboard', name, panel });
   }

@@ -31,12 +31,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCRIPT = REPO / "tests/browser/pages.e2e.mjs"
 NAMES = ["..", ".", "A/B? #1 100% 🚀 News", "Reuters"]
 """Dot segments (browsers drop them from a path even as %2E%2E), URL delimiters, and a non-BMP character."""
+FILLERS = [f"Filler {number:03}" for number in range(100)]
+"""Publications with more articles than any of NAMES: the pickers list these (one page of 100), so NAMES are
+opened from beyond the first page of GET /publications."""
 WINDOW = 1_595_203_200  # 2020-07-20T00:00:00Z
 
 
 def seed(path: Path) -> None:
     """Each name gets as many articles as its position plus one, and two entities spelled after it."""
-    publications = {}
+    publications = {
+        publication_key(name): PublicationDelta(name, {WINDOW: WindowDelta(10, {})}) for name in FILLERS
+    }
     for articles, name in enumerate(NAMES, start=1):
         entities = {
             (f"{kind} of {name}".casefold(), kind): EntityTally(f"{kind} of {name}", kind, articles, articles)
@@ -104,6 +109,16 @@ def test_docs_and_dashboard_work_offline_under_the_csp(tmp_path: Path) -> None:
         assert panel["summary"].startswith(f"{articles} article{'s' if articles > 1 else ''} in all time"), panel
         assert panel["entities"] == [entity["text"] for entity in answer.json()["entities"]], panel
         assert panel["notice"] == "" and panel["bars"] == 1, panel
+        listed = [option["text"] for option in panel["picker"]]
+        assert listed[:100] == [f"{filler} (10 articles)" for filler in FILLERS], listed
+        assert panel["picker"][100:] == [
+            {"text": name, "selected": True, "disabled": False},  # beyond the page: not "(no counts)"
+            {
+                "text": "(the 100 with most articles; open another with ?publication=NAME)",
+                "selected": False,
+                "disabled": True,
+            },
+        ], panel["picker"]
 
     assert done["elsewhere"] == [], "requests to other hosts"
     assert done["cspViolations"] == [], "Content-Security-Policy violations"
