@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
 from bench.cli import REPO
-from bench.memory import is_helper
+from bench.pipeline import STARTED_LINE
 from bench.services import (
     BenchError,
     Service,
@@ -117,9 +115,9 @@ def breakdown(collapsed: str) -> Counter[str]:
     return samples
 
 
-def worker_pid(supervisor: int) -> int | None:
-    children = [c for c in psutil.Process(supervisor).children(recursive=True) if not is_helper(c)]
-    return children[0].pid if children else None
+def worker_pid(log: Path) -> int | None:
+    """The worker's pid, from the supervisor's ``event=worker_started`` line."""
+    return next((int(pid) for kind, pid in STARTED_LINE.findall(log.read_text()) if kind == "worker"), None)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -167,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 what="the worker to join the group",
                 interval=0.1,
             )
-            pid = worker_pid(consumer.pid)
+            pid = worker_pid(consumer.log)
             raw = Path(folder) / "stacks.txt"
             command = [py_spy, "record", "--pid", str(pid), "--idle", "--nonblocking", "--format", "raw"]
             spy = subprocess.Popen(
