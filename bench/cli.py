@@ -42,6 +42,7 @@ from loadtool.load import parse_skew as parse_publication_skew
 from loadtool.load import repeat_to_count as repeat
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 PHASES = ("throughput", "freshness", "ingest")
 DEFAULT_WORKERS = ConsumerSettings.model_fields["consumer_processes"].default
 
@@ -81,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--data",
         type=Path,
-        default=Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz")),
+        default=SAMPLE,
         help="Articles (JSONL or JSONL.gz; default: the 3,000-article AllSides sample).",
     )
     cli.add_argument("--results", type=Path, default=REPO / "bench/results", help="Where results are written.")

@@ -101,3 +101,21 @@ class CpuByComponent:
         busy = used.pop("machine busy")
         used["other programs"] = max(busy - sum(used.values()), 0.0)
         self.cores = {name: round(value, 2) for name, value in used.items()}
+
+
+def cpu_seconds_by_kind(supervisor: int, children: dict[int, str]) -> dict[str, float]:
+    """CPU-seconds so far of the consumer group's live processes, summed per kind (see :mod:`bench.memory`)."""
+    from bench.memory import kind_of
+
+    try:
+        root = psutil.Process(supervisor)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return {}
+    seconds: dict[str, float] = {}
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            kind = "supervisor" if process.pid == supervisor else kind_of(process, children)
+            seconds[kind] = seconds.get(kind, 0.0) + times.user + times.system
+    return seconds

@@ -58,6 +58,7 @@ def run_figures(run: Run) -> dict[str, Any]:
         "articles_per_cpu_s": _r(result.articles_per_cpu_s),
         "cpu_ratio_to_limit": _r(result.articles_per_cpu_s / limit.articles_per_cpu_s, 3),
         "other_cores": _r(result.other_cores),
+        "cores_by_kind": result.cores_by_kind,
         "counted": result.counted,
         "lag": result.lag,
         "exact": result.exact,

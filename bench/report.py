@@ -156,9 +156,9 @@ def http_rows(figures: dict[str, Any]) -> list[str]:
     if shapes and (sink := shapes[0]["sink"]):
         lines += [
             f"**Sink writes** ({shapes[0]['workers']} workers, {sink['run']} run): "
-            f"{_num(sink['requests_per_1000'], 0)} write requests and {_num(sink['documents_per_1000'], 0)} documents per 1,000 articles; the naive "
-            f"design: {_num(sink['naive_per_1000'], 0)} (one per entity per article), "
-            f"{_num(sink['naive_mentions_per_1000'], 0)} (one per occurrence).",
+            f"{_num(sink['requests_per_1000'], 0)} write requests and {_num(sink['documents_per_1000'], 0)} "
+            f"documents per 1,000 articles; the naive design: {_num(sink['naive_per_1000'], 0)} (one per entity "
+            f"per article), {_num(sink['naive_mentions_per_1000'], 0)} (one per occurrence).",
             "",
         ]
     if ingest := figures.get("ingest"):

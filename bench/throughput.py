@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from bench.cpu import busy_cpu_seconds, own_cpu_seconds, process_cpu_seconds
+from bench.cpu import busy_cpu_seconds, cpu_seconds_by_kind, own_cpu_seconds, process_cpu_seconds
 from bench.memory import MemorySampler, MemorySamples
 from bench.pipeline import Pipeline
 from bench.records import Skew, produce
@@ -63,6 +63,9 @@ class RunResult:
     """Articles of this run the read API shows once the lag is 0 (must equal ``articles``)."""
     lag: int
     memory: MemorySamples
+    cores_by_kind: dict[str, float]
+    """Cores each kind of process of the group used over the whole run (first record produced to all
+    committed): where the group's CPU went."""
 
     def window(self) -> tuple[Sample, Sample]:
         low, high = at(self.samples, LOW * self.articles), at(self.samples, HIGH * self.articles)
@@ -109,15 +112,22 @@ class _OffsetSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="offset-sampler", daemon=True)
         self.samples: list[Sample] = []
+        self.cores_by_kind: dict[str, float] = {}
         self.error: BaseException | None = None
 
     def start(self) -> None:
         self._started = time.monotonic()
+        self._cpu_before = cpu_seconds_by_kind(self._group, self._pipeline.child_pids())
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        after = cpu_seconds_by_kind(self._group, self._pipeline.child_pids())
+        elapsed = time.monotonic() - self._started
+        self.cores_by_kind = {
+            kind: round((seconds - self._cpu_before.get(kind, 0.0)) / elapsed, 2) for kind, seconds in after.items()
+        }
 
     def _run(self) -> None:
         try:
@@ -168,4 +178,5 @@ def run_records(
         counted=total_counted(pipeline) - before,
         lag=pipeline.lag(),
         memory=memory.result,
+        cores_by_kind=sampler.cores_by_kind,
     )

@@ -94,6 +94,7 @@ def run_result(
         counted,
         0,
         samples or MemorySamples(),
+        {"ner": 1.5, "worker": 0.2},
     )
 
 
