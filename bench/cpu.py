@@ -10,6 +10,8 @@ from types import TracebackType
 
 import psutil
 
+from bench.memory import group_processes
+
 
 def own_cpu_seconds() -> float:
     """CPU time of this process, its reaped children, and every live descendant (with their reaped children)."""
@@ -105,17 +107,9 @@ class CpuByComponent:
 
 def cpu_seconds_by_kind(supervisor: int, children: dict[int, str]) -> dict[str, float]:
     """CPU-seconds so far of the consumer group's live processes, summed per kind (see :mod:`bench.memory`)."""
-    from bench.memory import kind_of
-
-    try:
-        root = psutil.Process(supervisor)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return {}
     seconds: dict[str, float] = {}
-    for process in processes:
+    for process, kind in group_processes(supervisor, children):
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
-            kind = "supervisor" if process.pid == supervisor else kind_of(process, children)
             seconds[kind] = seconds.get(kind, 0.0) + times.user + times.system
     return seconds

@@ -50,20 +50,24 @@ def kind_of(process: psutil.Process, children: dict[int, str]) -> str:
     return next((kind for marker, kind in HELPERS.items() if marker in command), "other")
 
 
-def sample_group(supervisor: int, children: dict[int, str]) -> dict[int, ProcessMemory]:
-    """Each live process of the group now, by pid; processes that just exited are skipped."""
+def group_processes(supervisor: int, children: dict[int, str]) -> list[tuple[psutil.Process, str]]:
+    """The supervisor and every live process under it, each with its kind."""
     try:
         root = psutil.Process(supervisor)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return {}
+        return []
+    return [(p, "supervisor" if p.pid == supervisor else kind_of(p, children)) for p in processes]
+
+
+def sample_group(supervisor: int, children: dict[int, str]) -> dict[int, ProcessMemory]:
+    """Each live process of the group now, by pid; processes that just exited are skipped."""
     sample = {}
-    for process in processes:
+    for process, kind in group_processes(supervisor, children):
         try:
             rss, pss, uss = parse_smaps_rollup(Path(f"/proc/{process.pid}/smaps_rollup").read_text())
         except (OSError, KeyError):
             continue
-        kind = "supervisor" if process.pid == supervisor else kind_of(process, children)
         sample[process.pid] = ProcessMemory(kind, rss, pss, uss)
     return sample
 
