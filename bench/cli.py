@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.data import REPO, SAMPLE, missing_articles
 from bench.figures import freshness_figures, ingest_figures, limits_figures, shape_figures
 from bench.freshness import run_freshness
 from bench.goals import evaluate
@@ -41,8 +42,6 @@ from loadtool.load import Outgoing, apply_skew, drop_published_at, interleave_pu
 from loadtool.load import parse_skew as parse_publication_skew
 from loadtool.load import repeat_to_count as repeat
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 PHASES = ("throughput", "freshness", "ingest")
 DEFAULT_WORKERS = ConsumerSettings.model_fields["consumer_processes"].default
 
@@ -83,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
         "--data",
         type=Path,
         default=SAMPLE,
-        help="Articles (JSONL or JSONL.gz; default: the 3,000-article AllSides sample).",
+        help="Articles (JSONL or JSONL.gz; default: NEWSCOUNTS_SAMPLE_DATA, else the AllSides sample).",
     )
     cli.add_argument("--results", type=Path, default=REPO / "bench/results", help="Where results are written.")
     cli.add_argument("--docs", type=Path, default=REPO / "docs/benchmarks.md", help="Docs page to update.")
@@ -217,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
     if options.render is not None:
         return publish(json.loads(options.render.read_text()), options)
+    if problem := missing_articles(options.data):
+        print(problem, file=sys.stderr)
+        return 2
     phases = set(PHASES) if not options.only else {p.strip() for p in options.only.split(",")}
     if unknown := phases - set(PHASES):
         print(f"error: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")

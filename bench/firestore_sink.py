@@ -5,6 +5,7 @@ partitions flushes ``--flushes`` times, a slice of the entities each time, over 
 the read API's questions: all time with and without a limit, a range of the two windows, the windows with
 their top 10. Prints what each took (and the writer's CPU per flush) and how many count documents hold the
 counts (docs/sinks.md, "Measured"). Not a test; it stops with an error if the all-time answer misses an entity.
+``python -m bench.trends`` measures the reads over years of counts written by the real consumer group.
 """
 
 import argparse
@@ -22,7 +23,8 @@ from google.cloud import firestore
 from bench.services import private_emulator
 from common.keys import publication_key
 from common.sinks.base import EntityTally, OffsetLease, PartitionFlush, PublicationDelta, WindowDelta
-from common.sinks.firestore import FirestoreSink
+from common.sinks.firestore_reader import FirestoreReader
+from common.sinks.firestore_writer import FirestoreWriter
 
 WINDOW_START = 1_699_999_200
 HOUR = 3600
@@ -62,7 +64,8 @@ def main() -> None:
     with private_emulator() as emulator:
         os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
         project = f"bench-sink-{uuid.uuid4().hex[:8]}"
-        sink = FirestoreSink.connect(project, "(default)")
+        sink = FirestoreWriter.connect(project, "(default)", "bench", "bench", HOUR)
+        reader = FirestoreReader.connect(project, "(default)", "bench", HOUR)
         flushes, started, cpu = 0, time.perf_counter(), time.process_time()
         for partition in range(PARTITIONS):
             lease = OffsetLease(None, None)
@@ -88,18 +91,25 @@ def main() -> None:
             ("range of 2 windows, limit=0", both_windows),
         ]
         for name, arguments in questions:
-            fastest, slowest, answer = timed(functools.partial(sink.entities, "Reuters", **arguments), options.repeats)
+            fastest, slowest, answer = timed(
+                functools.partial(reader.entities, "Reuters", **arguments), options.repeats
+            )
             found = len(answer.entities) if answer is not None else 0
             print(f"entities({name}): {found:,} entities in {fastest:.2f}-{slowest:.2f} s")
             if arguments is everything and found != options.entities:
                 sys.exit(f"the all-time answer holds {found} entities, not {options.entities}")
-        fastest, slowest, windows = timed(lambda: sink.windows("Reuters", limit=10), options.repeats)
+        fastest, slowest, windows = timed(lambda: reader.windows("Reuters", limit=10), options.repeats)
         print(f"windows(limit=10): {len(windows)} windows in {fastest:.2f}-{slowest:.2f} s")
         client = firestore.Client(project=project)
-        documents = sum(1 for name in ("windows", "totals") for _ in client.collection_group(name).select([]).stream())
-        print(f"count documents: {documents} (windows and all time, {PARTITIONS} partitions)")
+        documents = sum(
+            1
+            for name in ("publications", "rollups", "index")
+            for _ in client.collection_group(name).select([]).stream()
+        )
+        print(f"count documents: {documents} (publications, their rollups, the entity index; {PARTITIONS} partitions)")
         client.close()
         sink.close()
+        reader.close()
 
 
 if __name__ == "__main__":

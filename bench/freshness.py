@@ -73,7 +73,7 @@ async def _freshness(
     async def poll(deadline: float) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
             while len(seen) < len(names) and time.monotonic() < deadline:
-                response = await client.get(f"{pipeline.url}/publications")
+                response = await client.get(f"{pipeline.url}/publications", params={"limit": 0})
                 now = time.monotonic()
                 for row in response.json():
                     if row["publication"] in names and row["articles"] >= 1:

@@ -145,7 +145,7 @@ class Pipeline:
     def publication_counts(self) -> dict[str, int]:
         """Articles per publication, from ``GET /publications``."""
         self._alive()
-        response = self._http.get(f"{self.url}/publications")
+        response = self._http.get(f"{self.url}/publications", params={"limit": 0})
         response.raise_for_status()
         return {row["publication"]: row["articles"] for row in response.json()}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.cli import REPO, SAMPLE
+from bench.data import REPO, SAMPLE, missing_articles
 from bench.pipeline import STARTED_LINE
 from bench.services import (
     BenchError,
@@ -39,7 +39,7 @@ from bench.services import (
     wait_until,
 )
 from common.settings import CommonSettings, SinkKind
-from common.sinks.factory import open_sink
+from common.sinks.factory import open_reader
 from loadtool.load import (
     Progress,
     drop_published_at,
@@ -139,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--flush-interval", default="1s", help="FLUSH_INTERVAL of the group (default 1s).")
     cli.add_argument("--rate", type=int, default=50, help="py-spy samples per second and process (default 50).")
     cli.add_argument("--idle", action="store_true", help="Sample waiting threads too (wall time, not CPU time).")
-    cli.add_argument("--data", type=Path, default=SAMPLE)
+    cli.add_argument("--data", type=Path, default=SAMPLE, help="Articles (default: the AllSides sample).")
     cli.add_argument("--output", type=Path, help="Collapsed stacks files' prefix (default bench/results/...).")
     return cli
 
@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         print("py-spy is not installed: pip install py-spy (it is in the bench extra)", file=sys.stderr)
+        return 1
+    if problem := missing_articles(options.data):
+        print(problem, file=sys.stderr)
         return 1
     prefix = options.output or REPO / f"bench/results/profile-consumer-{datetime.now(UTC):%Y-%m-%d}"
     source = read_articles([options.data])
@@ -207,11 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             spies = record(py_spy, pids_of(consumer.log, set(ROOTS)), folder, options)
             started = time.monotonic()
-            sink = open_sink(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=database))
+            sink = open_reader(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=database, kafka_group_id=group))
 
             def all_counted() -> bool:
                 consumer.check_alive()
-                return sum(p.articles for p in sink.publications()) >= len(articles)
+                return sum(p.articles for p in sink.publications().publications) >= len(articles)
 
             try:
                 finished = wait_until(all_counted, timeout=3600, what=f"{len(articles)} articles counted", interval=0.5)

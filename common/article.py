@@ -6,6 +6,7 @@ the message came from ``POST /articles`` or from ``kafka-console-producer`` (no 
 
 import hashlib
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,12 +27,47 @@ MAX_ID_CHARS = 200
 
 _WHITESPACE = re.compile(r"\s+")
 
+REFUSED_IN_PUBLICATIONS = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character (zero-width characters and bidi controls are refused)",
+    "Cs": "a surrogate code point",
+    "Co": "a private-use character",
+    "Cn": "a code point not assigned in Unicode " + unicodedata.unidata_version,
+}
+"""Unicode general categories a publication name may not contain, and how an error names them."""
+
 StrictText = Annotated[str, Field(strict=True)]
 
 
 def normalize_publication(name: str) -> str:
-    """Trim and collapse inner whitespace, so ``" CNN \\n (Web  News)"`` and ``"CNN (Web News)"`` are one."""
-    return _WHITESPACE.sub(" ", name).strip()
+    """NFC, then trim and collapse whitespace: the precomposed and the decomposed "Café" are one name, and so
+    are ``" CNN \\n (Web  News)"`` and ``"CNN (Web News)"``.
+
+    NFC rather than NFKC: canonical equivalents are the same text encoded two ways, while compatibility
+    forms (fullwidth letters, ligatures, superscripts) look different and may be different names.
+    """
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", name)).strip()
+
+
+def publication_problem(name: str) -> str | None:
+    """Why the normalized ``name`` cannot name a publication (empty, too long, or a refused character), or None.
+
+    Invisible and control characters would make names that look alike count apart (and can disguise a name
+    in logs and on screens); unassigned code points could change meaning, and their NFC form, in a later
+    Unicode version.
+    """
+    if not name:
+        return "must not be empty or only whitespace"
+    if len(name) > MAX_PUBLICATION_CHARS:
+        return f"must be at most {MAX_PUBLICATION_CHARS} characters"
+    if name.isprintable():  # no character of a refused category (whitespace is a plain space by now)
+        return None
+    for position, char in enumerate(name, start=1):
+        kind = REFUSED_IN_PUBLICATIONS.get(unicodedata.category(char))
+        if kind is not None:
+            described = " ".join(filter(None, (f"U+{ord(char):04X}", unicodedata.name(char, ""))))
+            return f"must not contain {kind}: {described} at character {position}; remove it"
+    return None
 
 
 class Article(BaseModel):
@@ -53,7 +89,8 @@ class Article(BaseModel):
     )
 
     publication: StrictText = Field(
-        description="Publication name; trimmed, inner whitespace collapsed; 1 to 200 characters.",
+        description="Publication name; NFC-normalized, trimmed, inner whitespace collapsed; 1 to 200 characters; "
+        "no control, invisible format (zero-width, bidi), private-use, surrogate or unassigned characters.",
         examples=["Reuters"],
     )
     content: StrictText = Field(
@@ -76,10 +113,9 @@ class Article(BaseModel):
     @classmethod
     def _normalize_publication(cls, value: str) -> str:
         name = normalize_publication(value)
-        if not name:
-            raise ValueError("must not be empty or only whitespace")
-        if len(name) > MAX_PUBLICATION_CHARS:
-            raise ValueError(f"must be at most {MAX_PUBLICATION_CHARS} characters")
+        problem = publication_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
         return name
 
     @field_validator("content")

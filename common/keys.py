@@ -7,6 +7,7 @@ Both are the same in every process and on every machine.
 
 import base64
 import hashlib
+import re
 from urllib.parse import quote
 
 from common.article import normalize_publication
@@ -23,16 +24,42 @@ def entity_key(text_key: str, label: str) -> str:
     return hashlib.sha256(f"{label}\x1f{text_key}".encode()).hexdigest()[:32]
 
 
+def publication_name(key: str) -> str:
+    """The normalized name a :func:`publication_key` was made from."""
+    encoded = key.removeprefix("p_")
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+
+
+def namespace_key(name: str) -> str:
+    """Document id / key of a counts namespace: ``n_`` + the URL-safe base64 of its name (any text)."""
+    return "n_" + base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _dotless(part: str) -> str:
+    """Percent-encoding that also encodes ``.``, so that ``.`` can separate the parts of a key."""
+    return quote(part, safe="").replace(".", "%2E")
+
+
 def offset_key(group_id: str, topic: str, partition: int) -> str:
     """Document id of a partition's committed offset in the sink, e.g. ``newscounts.articles.3``.
 
-    Topic names are limited to ``[a-zA-Z0-9._-]`` by Kafka; group ids are free text, so they are percent-encoded
-    (a ``/`` would otherwise split a Firestore path).
+    Group id and topic are percent-encoded, dots included (``a.b``/``c`` is ``a%2Eb.c.0``, ``a``/``b.c`` is
+    ``a.b%2Ec.0``), so the key names one (group, topic, partition) and is a safe Firestore document id.
     """
-    return f"{quote(group_id, safe='')}.{topic}.{partition}"
+    return f"{_dotless(group_id)}.{_dotless(topic)}.{partition}"
 
 
-def count_document_id(shard: str, window_start: int | None, generation: int) -> str:
-    """Document id of a count document (docs/sinks.md): ``all.{shard}.{generation}`` for all time,
-    ``{window_start}.{shard}.{generation}`` for a window, where ``shard`` is an :func:`offset_key`."""
-    return f"{'all' if window_start is None else window_start}.{shard}.{generation}"
+def count_document_id(container: str, group: int, generation: int) -> str:
+    """Document id of a count document (docs/sinks.md): ``{container}.{group}.{generation}``, e.g. ``m202311.0.2``;
+    containers are ``m{YYYYMM}``, ``y{YYYY}``, ``all`` or ``dict``, so the id is always a safe path segment."""
+    return f"{container}.{group}.{generation}"
+
+
+_PUBLICATION_KEY = re.compile(r"p_[A-Za-z0-9_-]+")
+
+
+def publication_document_id(key: str) -> str:
+    """``key`` checked to be a :func:`publication_key` (a single safe path segment) before it names a document."""
+    if not _PUBLICATION_KEY.fullmatch(key):
+        raise ValueError(f"not a publication key: {key!r}")
+    return key

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.article import DEFAULT_MAX_ARTICLE_BYTES
 from common.durations import Duration
+from common.sinks.buckets import DAY_SECONDS
 
 
 class KafkaSecurityProtocol(StrEnum):
@@ -66,6 +67,13 @@ class CommonSettings(BaseSettings):
         None,
         description="CA certificate (PEM file) the brokers' TLS certificates must chain to (default: the system's).",
     )
+    counts_namespace: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Counts namespace the consumer group writes and the read API serves (default: "
+        "KAFKA_GROUP_ID); one group per namespace, a new one to recount (docs/sinks.md).",
+    )
     sink: SinkKind = Field(
         default_factory=default_sink,
         description="Where counts live: `firestore` or `sqlite` (default: `firestore` when "
@@ -78,7 +86,7 @@ class CommonSettings(BaseSettings):
     firestore_database: str = Field("(default)", description="Firestore database id (SINK=firestore).")
     window: Duration = Field(
         timedelta(hours=1),
-        description="Tumbling window size, aligned to the UTC epoch (e.g. 30s, 5m, 1h, 1d; at most 366d).",
+        description="Tumbling window size, aligned to the UTC epoch; must divide a day (e.g. 30s, 5m, 1h, 1d).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level: debug, info, warning or error."
@@ -101,6 +109,14 @@ class CommonSettings(BaseSettings):
     def _window_is_whole_seconds(self) -> "CommonSettings":
         if self.window.total_seconds() != int(self.window.total_seconds()):
             raise ValueError("WINDOW must be a whole number of seconds, e.g. 30s, 5m, 1h")
-        if self.window > timedelta(days=366):
-            raise ValueError("WINDOW must be at most 366d (windows must fit around any accepted published_at)")
+        if DAY_SECONDS % int(self.window.total_seconds()):
+            raise ValueError(
+                "WINDOW must divide a day (86400s), so that days, months and years are made of whole windows: "
+                "e.g. 30s, 5m, 15m, 1h, 6h, 1d"
+            )
         return self
+
+    @property
+    def namespace(self) -> str:
+        """The counts namespace in effect: COUNTS_NAMESPACE, else KAFKA_GROUP_ID."""
+        return self.counts_namespace or self.kafka_group_id

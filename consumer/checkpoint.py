@@ -10,7 +10,7 @@ from enum import Enum, auto
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from common.sinks.base import OffsetLease, Sink, SinkFenced, SinkFlushTooLarge, SinkUnavailable
+from common.sinks.base import CountWriter, OffsetLease, SinkFenced, SinkFlushTooLarge, SinkUnavailable
 from common.sinks.tallies import documents_written
 from consumer.backoff import Backoff
 from consumer.dead_letters import DeadLetters
@@ -93,7 +93,7 @@ class Checkpointer:
     def __init__(
         self,
         consumer: Consumer,
-        sink: Sink,
+        sink: CountWriter,
         dead_letters: DeadLetters,
         pauses: Pauses,
         settings: ConsumerSettings,
@@ -117,7 +117,7 @@ class Checkpointer:
         self._dedup_ids = settings.dedup_ids
         self._backoff = Backoff(settings.sink_retry_initial.total_seconds(), settings.sink_retry_max.total_seconds())
         self._budget = settings.final_flush_timeout.total_seconds()
-        self._lag = LagCommits(consumer, self._topic, self._flush_interval, clock)
+        self._lag = LagCommits(consumer, self._topic, self._flush_interval, clock, sleep)
         self._partitions: dict[int, PartitionState] = {}
 
     def budget(self) -> Deadline:
@@ -205,34 +205,23 @@ class Checkpointer:
 
     def _gap(self, state: PartitionState, stored: int, first: int) -> None:
         """The first message after positioning is not at the stored offset (step 2)."""
+        details: dict[str, object]
         if first < stored:
-            log.error(
-                event(
-                    "offset_gap",
-                    state.partition,
-                    stored_offset=stored,
-                    first_offset=first,
-                    direction="backward",
-                    action="the log restarted below the stored offset (topic recreated?): counting from first_offset",
-                )
-            )
-            self._stats.offset_gaps += 1
             state.rebased(first)
-            return
-        low = self._low_watermark(state.partition)
-        if low is not None and low <= stored:
-            return  # offsets without records (transaction markers, compaction): nothing was lost
-        log.error(
-            event(
-                "offset_gap",
-                state.partition,
-                stored_offset=stored,
-                first_offset=first,
-                direction="forward",
-                log_start=low if low is not None else "unknown",
-                action="records before first_offset were deleted before they were counted (retention?)",
-            )
-        )
+            details = {
+                "direction": "backward",
+                "action": "the log restarted below the stored offset (topic recreated?): counting from first_offset",
+            }
+        else:
+            low = self._low_watermark(state.partition)
+            if low is not None and low <= stored:
+                return  # offsets without records (transaction markers, compaction): nothing was lost
+            details = {
+                "direction": "forward",
+                "log_start": low if low is not None else "unknown",
+                "action": "records before first_offset were deleted before they were counted (retention?)",
+            }
+        log.error(event("offset_gap", state.partition, stored_offset=stored, first_offset=first, **details))
         self._stats.offset_gaps += 1
 
     def _low_watermark(self, partition: int) -> int | None:

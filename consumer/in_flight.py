@@ -3,9 +3,9 @@
 NER of one partition's articles runs in several NER processes at once, so results come back in any order;
 counts are commutative but the flushed offset is not: a partition's flush must hold exactly the messages
 before its next offset. So each partition's messages wait here in offset order and leave only from the
-front, once the front one is ready (its NER done, or nothing to do: a dead letter). The contiguous prefix
-is what gets counted and flushed; whatever is still waiting is simply not in the flushed offset, and after a
-crash the next owner reads it again from the stored offset.
+front, once the front one is ready (its entities known, or nothing to do: a dead letter). The contiguous
+prefix is what gets counted and flushed; whatever is still waiting is simply not in the flushed offset, and
+after a crash the next owner reads it again from the stored offset.
 """
 
 from collections import deque
@@ -16,6 +16,7 @@ from confluent_kafka import Message
 
 from common.article import Article
 from consumer.ner_protocol import NerResult
+from consumer.nlp import Piece, PieceEntities
 
 
 @dataclass
@@ -30,54 +31,57 @@ class Taken:
     window: int | None = None
     error: str | None = None
     """Why it cannot be counted (it becomes a dead letter)."""
-    pieces: list[str] = field(default_factory=list)
-    """The texts sent to NER, in order."""
-    found: list[list[tuple[str, str]] | None] = field(default_factory=list)
-    """Each piece's (text, label) entities, None until its result arrived."""
-    request_ids: list[int] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
+    """The pieces of the article spaCy reads (:func:`consumer.nlp.plan_pieces`)."""
+    found: list[PieceEntities | None] = field(default_factory=list)
+    """Each piece's result, None while it is outstanding."""
+    entities: list[tuple[str, str]] | None = None
+    """The article's (text, label) entities in order, once its pieces are spliced."""
+    request_ids: dict[int, int] = field(default_factory=dict)
+    """Outstanding NER request -> the piece it reads."""
 
     @property
     def ready(self) -> bool:
-        return self.error is not None or all(piece is not None for piece in self.found)
-
-    @property
-    def entities(self) -> list[tuple[str, str]]:
-        """The article's entities in order (all pieces' results must have arrived)."""
-        return [entity for piece in self.found if piece is not None for entity in piece]
+        return self.error is not None or self.entities is not None
 
     @property
     def size(self) -> int:
-        return sum(len(piece) for piece in self.pieces)
+        return sum(len(piece.text) for piece in self.pieces)
 
 
 class InFlight:
     def __init__(self) -> None:
         self._partitions: dict[int, deque[Taken]] = {}
-        self._requests: dict[int, tuple[Taken, int]] = {}
+        self._requests: dict[int, Taken] = {}
         self.messages = 0
         self.bytes = 0
         """Characters of article text waiting for NER (the memory the worker holds for them)."""
 
-    def add(self, taken: Taken, request_ids: list[int]) -> None:
-        """``taken`` waits behind its partition's earlier messages; ``request_ids`` are its pieces' requests."""
-        taken.found, taken.request_ids = [None] * len(request_ids), request_ids
-        for index, request_id in enumerate(request_ids):
-            self._requests[request_id] = (taken, index)
+    def add(self, taken: Taken) -> None:
+        """``taken`` waits behind its partition's earlier messages (its pieces' requests: :meth:`asked`)."""
+        taken.found = [None] * len(taken.pieces)
         self._partitions.setdefault(taken.partition, deque()).append(taken)
         self.messages += 1
         self.bytes += taken.size
 
-    def record(self, result: NerResult) -> None:
-        """A piece's NER result (for a request of a message already released or dropped: ignored)."""
-        found = self._requests.pop(result.request_id, None)
-        if found is None:
-            return
-        taken, index = found
-        if result.error is not None:
+    def asked(self, taken: Taken, index: int, request_id: int) -> None:
+        """Piece ``index`` of ``taken`` is (again) being read by NER request ``request_id``."""
+        taken.found[index] = None
+        taken.request_ids[request_id] = index
+        self._requests[request_id] = taken
+
+    def record(self, result: NerResult) -> Taken | None:
+        """A piece's NER result; the message once no piece of it is outstanding any more (None otherwise, and
+        for a request of a message already released or dropped, whose result is ignored)."""
+        taken = self._requests.pop(result.request_id, None)
+        if taken is None:
+            return None
+        index = taken.request_ids.pop(result.request_id)
+        if result.error is not None or result.found is None:
             taken.error = f"NER failed: {result.error}"
-            return
-        text = taken.pieces[index]
-        taken.found[index] = [(text[start:end], label) for start, end, label in result.entities]
+        else:
+            taken.found[index] = result.found
+        return None if taken.request_ids else taken
 
     def ready(self) -> Iterator[Taken]:
         """Release, partition by partition, the messages at the front that are ready, in offset order."""
@@ -102,7 +106,7 @@ class InFlight:
         self._partitions[partition] = deque(taken for taken in queue if taken.epoch == epoch)
         cancelled = []
         for taken in stale:
-            cancelled += [request_id for request_id in taken.request_ids if request_id in self._requests]
+            cancelled += list(taken.request_ids)
             self._forget(taken)
         return cancelled
 
@@ -115,3 +119,4 @@ class InFlight:
         self.bytes -= taken.size
         for request_id in taken.request_ids:
             self._requests.pop(request_id, None)  # a late result is ignored (see record)
+        taken.request_ids.clear()

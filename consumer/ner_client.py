@@ -20,6 +20,7 @@ from pathlib import Path
 
 from consumer.logs import event
 from consumer.ner_protocol import FrameReader, NerRequest, NerResult, NerStarted, encode, receive, socket_path
+from consumer.nlp import Piece
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,10 @@ class NerClient:
         """Requests not answered yet (queued here or held by an NER process)."""
         return len(self._queue) + sum(len(process.held) for process in self._connected.values())
 
-    def submit(self, text: str) -> int:
-        """Queue ``text`` for NER; the id its :class:`NerResult` will carry."""
+    def submit(self, piece: Piece) -> int:
+        """Queue ``piece`` for NER; the id its :class:`NerResult` will carry."""
         self._next_id += 1
-        self._queue.append(_Request(NerRequest(self._next_id, text)))
+        self._queue.append(_Request(NerRequest(self._next_id, piece)))
         return self._next_id
 
     def cancel(self, request_ids: list[int]) -> None:

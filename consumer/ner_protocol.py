@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from consumer.nlp import Piece, PieceEntities
+
 HEADER = struct.Struct("!I")
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -21,10 +23,10 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class NerRequest:
-    """Find the entities of ``text`` (one piece of an article)."""
+    """Find the entities of one piece of an article (:class:`consumer.nlp.Piece`)."""
 
     request_id: int
-    text: str
+    piece: Piece
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,11 @@ class NerStarted:
 
 @dataclass(frozen=True)
 class NerResult:
-    """The entities of a request's text as (start character, end character, label), in order; or ``error``
-    when spaCy failed on this text."""
+    """What spaCy found in a request's piece (in article offsets, what :func:`consumer.nlp.merge_pieces` needs);
+    or ``error`` when spaCy failed on it (``found`` is None then)."""
 
     request_id: int
-    entities: tuple[tuple[int, int, str], ...] = ()
+    found: PieceEntities | None = None
     error: str | None = None
 
 

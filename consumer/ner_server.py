@@ -21,10 +21,12 @@ from pathlib import Path
 from types import FrameType
 
 from prometheus_client import Counter
+from spacy.language import Language
 
 from consumer.exit import exit_after_stop
 from consumer.logs import configure_logging, event
 from consumer.ner_protocol import FrameReader, Message, NerRequest, NerResult, NerStarted, encode, receive, socket_path
+from consumer.nlp import piece_entities
 from consumer.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
@@ -124,17 +126,14 @@ class NerServer:
                 self._turns.append(worker)
         return batch
 
-    def _serve(self, nlp: object, batch: list[tuple[_Worker, NerRequest]]) -> None:
-        from spacy.language import Language
-
-        assert isinstance(nlp, Language)
-        texts = [request.text for _, request in batch]
+    def _serve(self, nlp: Language, batch: list[tuple[_Worker, NerRequest]]) -> None:
+        texts = [request.piece.text for _, request in batch]
         for worker, request in batch:
             self._send(worker, NerStarted((request.request_id,)))
         try:
             docs = list(nlp.pipe(texts, batch_size=len(texts)))
             results = [
-                NerResult(request.request_id, tuple((e.start_char, e.end_char, e.label_) for e in doc.ents))
+                NerResult(request.request_id, piece_entities(doc, request.piece))
                 for (_, request), doc in zip(batch, docs, strict=True)
             ]
         except Exception as error:  # spaCy failed on one of these texts: say so for each, keep serving

@@ -88,8 +88,9 @@ class ConsumerSettings(CommonSettings):
     ner_chunk_chars: int = Field(
         10_000,
         ge=1000,
-        description="Longest piece of an article spaCy reads at once: longer content is cut at line breaks, "
-        "so a worker's memory stays bounded whatever the article's size (spaCy needs ~15 KB per token).",
+        description="Longest part of an article spaCy reads at once, plus some context either side: longer "
+        "content is read in overlapping pieces, with the entities spaCy finds in the whole article, so a worker's "
+        "memory stays bounded whatever the article's size (spaCy needs ~15 KB per token).",
     )
     consume_timeout: Duration = Field(
         timedelta(milliseconds=500),

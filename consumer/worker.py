@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,7 +24,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 
 from common.article import InvalidArticle, parse_article
 from common.kafka_client import security_config
-from common.sinks.factory import open_sink
+from common.sinks.factory import open_writer
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
@@ -31,7 +32,7 @@ from consumer.exit import exit_after_stop
 from consumer.in_flight import InFlight, Taken
 from consumer.logs import configure_logging, event
 from consumer.ner_client import IN_FLIGHT_PER_PROCESS, NerClient
-from consumer.nlp import ner_chunks
+from consumer.nlp import merge_pieces, plan_pieces, widen_pieces
 from consumer.pauses import PauseReason, Pauses
 from consumer.pending import PendingPartition
 from consumer.settings import ConsumerSettings, GroupProtocol
@@ -166,7 +167,8 @@ class Worker:
         for message in messages:
             self._take(message)
         for result in self._ner.poll(0 if messages else self._ner_wait()):
-            self._in_flight.record(result)
+            if (complete := self._in_flight.record(result)) is not None:
+                self._splice(complete)
         self._drop_stale()
         for taken in self._in_flight.ready():
             self._release(taken)
@@ -208,8 +210,29 @@ class Worker:
             return
         taken = Taken(message, partition, offset, epoch)
         self._prepare(taken)
-        request_ids = [self._ner.submit(piece) for piece in taken.pieces]
-        self._in_flight.add(taken, request_ids)
+        self._in_flight.add(taken)
+        self._ask(taken, range(len(taken.pieces)))
+
+    def _ask(self, taken: Taken, pieces: Iterable[int]) -> None:
+        for index in pieces:
+            self._in_flight.asked(taken, index, self._ner.submit(taken.pieces[index]))
+
+    def _splice(self, taken: Taken) -> None:
+        """All of an article's pieces are read: splice them into its entities, or read again with more context
+        the pieces around a cut where no exact splice point was found (:mod:`consumer.nlp`)."""
+        if taken.error is not None or taken.article is None:
+            return
+        found = [piece for piece in taken.found if piece is not None]
+        merged = merge_pieces(found)
+        if merged.inexact_cuts:
+            wider = widen_pieces(taken.article.content, taken.pieces, merged.inexact_cuts)
+            again = [index for index, piece in enumerate(wider) if piece != taken.pieces[index]]
+            if again:
+                taken.pieces = wider
+                self._ask(taken, again)
+                return
+            log.warning(event("ner_cuts_inexact", taken.partition, offset=taken.offset, cuts=len(merged.inexact_cuts)))
+        taken.entities = [(entity.text, entity.label) for entity in merged.entities]
 
     def _prepare(self, taken: Taken) -> None:
         """Parse the message, place the article in its window and cut it into pieces for NER; any failure
@@ -221,7 +244,7 @@ class Worker:
             article = parse_article(taken.message.value(), self._settings.max_article_bytes)
             moment = event_time(article, _timestamp_ms(taken.message))
             taken.window = window_start(moment, self._window_seconds)
-            taken.pieces = ner_chunks(article.content, self._settings.ner_chunk_chars)
+            taken.pieces = plan_pieces(article.content, self._settings.ner_chunk_chars)
             taken.article = article
         except (InvalidArticle, EventTimeOutOfRange) as error:
             taken.error = error.reason if isinstance(error, InvalidArticle) else str(error)
@@ -247,8 +270,8 @@ class Worker:
             self._dead_letter(taken, f"cannot be counted: {type(error).__name__}: {error}", pending)
 
     def _count(self, taken: Taken, pending: PendingPartition) -> None:
-        article = taken.article
-        if article is None or taken.error is not None or taken.window is None:
+        article, entities_found = taken.article, taken.entities
+        if article is None or entities_found is None or taken.error is not None or taken.window is None:
             self._dead_letter(taken, taken.error or "invalid", pending)
             return
         if pending.seen(article.publication, article.article_id):  # the same article again (a retry): once
@@ -256,7 +279,7 @@ class Worker:
             self._stats.duplicates += 1
             log.info(event("duplicate_skipped", taken.partition, offset=taken.offset, article_id=article.article_id))
             return
-        entities = article_entities(taken.entities, self._excluded)
+        entities = article_entities(entities_found, self._excluded)
         pending.add_article(taken.offset, article.publication, taken.window, entities, article.article_id)
         self._stats.articles += 1
 
@@ -309,7 +332,7 @@ def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     signal.signal(signal.SIGINT, stop)
     configure_logging(settings.log_level, process=f"worker={index}")
     started = time.monotonic()
-    sink = open_sink(settings)
+    sink = open_writer(settings)
     stats = WorkerStats(index)
     dead_letters = DeadLetters.connect(
         settings.kafka_bootstrap_servers,

@@ -2,6 +2,9 @@
 
 python -m devservices up [--firestore] [--processes N]   everything, in the foreground (Ctrl-C stops it)
 python -m devservices down                               stop what `up` (or `start`) left running
+python -m devservices demo [--url URL]                   send the demo articles, wait until they are counted
+python -m devservices status [--url URL]                 how far behind counting is (GET /status)
+python -m devservices reset [--yes]                      delete the topic data, SQLite file, emulator data, API key
 python -m devservices kafka start|stop|status [--port 9092]
 python -m devservices firestore start|stop|status [--port 8681]
 """
@@ -10,10 +13,13 @@ import argparse
 import sys
 import time
 
+from devservices.demo import run_demo
 from devservices.firestore import FirestoreEmulator
 from devservices.kafka import KafkaBroker, create_topics
 from devservices.prereqs import MissingPrerequisite
+from devservices.reset import reset
 from devservices.stack import down, up
+from devservices.status import DEFAULT_URL, print_status
 
 
 def _kafka(action: str, port: int, partitions: int) -> int:
@@ -66,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     run.add_argument("--kafka-port", type=int, default=9092, help="Kafka port; the controller uses the next one")
     commands.add_parser("down", help="stop the running stack or leftover services")
+    for name, what in (
+        ("demo", "send the bundled Wikinews articles to the running stack and wait until they are counted"),
+        ("status", "how far behind the consumer group is, from the running service's GET /status"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("--url", default=DEFAULT_URL, help=f"the HTTP service (default {DEFAULT_URL})")
+    reset_command = commands.add_parser("reset", help="delete what the local pipeline keeps between runs (asks)")
+    reset_command.add_argument("--yes", action="store_true", help="delete without asking")
     kafka = commands.add_parser("kafka", help="the local Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
     kafka.add_argument("--port", type=int, default=9092, help="broker port; the controller uses the next one")
@@ -79,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             return up(firestore=args.firestore, processes=args.processes, port=args.port, kafka_port=args.kafka_port)
         if args.command == "down":
             return down()
+        if args.command == "demo":
+            return run_demo(args.url)
+        if args.command == "status":
+            return print_status(args.url)
+        if args.command == "reset":
+            return reset(yes=args.yes)
         if args.command == "kafka":
             return _kafka(args.action, args.port, args.partitions)
         return _firestore(args.action, args.port)

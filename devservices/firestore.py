@@ -1,8 +1,17 @@
-"""The gcloud Firestore emulator as a background service (``gcloud emulators firestore start``)."""
+"""The gcloud Firestore emulator as a background service (``gcloud emulators firestore start``).
 
+The emulator keeps its data in memory. ``make run FIRESTORE=1`` keeps it between runs: at a clean stop the stack
+exports the project (the emulator's export endpoint, while nothing writes any more) into ``kept_data``, and the
+next start imports that export (``--import-data``). The emulator's own ``--export-on-exit`` is not used: it
+exported nothing when its process was stopped with SIGTERM here.
+"""
+
+import json
+import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from devservices.prereqs import require
 from devservices.process import port_open
@@ -35,6 +44,8 @@ class FirestoreEmulator(BackgroundService):
     stop_command = "python -m devservices firestore stop"
     name: str = "firestore"
     port: int = 8681
+    kept_data: Path | None = None
+    """Where :meth:`keep_data` exports to and :meth:`start` imports from; None: start empty, keep nothing."""
 
     @property
     def host(self) -> str:
@@ -47,4 +58,31 @@ class FirestoreEmulator(BackgroundService):
             raise RuntimeError(f"port {self.port} is already in use by another program; choose another (--port)")
         gcloud = require("gcloud")
         command = [gcloud, "emulators", "firestore", "start", f"--host-port={self.host}", "--quiet"]
+        if kept := self.kept_export():
+            command.append(f"--import-data={kept}")
         return self._launch(command, lambda: emulator_answers(self.host, timeout=1.0), timeout)
+
+    def kept_export(self) -> Path | None:
+        """The metadata file of the data kept at the last stop, if any."""
+        if self.kept_data is None:
+            return None
+        return next(iter(sorted(self.kept_data.glob("*/*.overall_export_metadata"))), None)
+
+    def keep_data(self, project: str, database: str = "(default)") -> None:
+        """Export ``project`` into :attr:`kept_data`, replacing what was kept (call while nothing writes)."""
+        if self.kept_data is None:
+            raise ValueError("this emulator keeps no data (kept_data is None)")
+        fresh = self.kept_data.with_name(self.kept_data.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        body = {"database": f"projects/{project}/databases/{database}", "export_directory": str(fresh)}
+        request = urllib.request.Request(
+            f"http://{self.host}/emulator/v1/projects/{project}:export",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+        shutil.rmtree(self.kept_data, ignore_errors=True)
+        fresh.rename(self.kept_data)

@@ -27,3 +27,13 @@ def log_dir() -> Path:
     path = cache_dir() / "logs"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def api_key_file() -> Path:
+    """The local API key that ``make run`` creates once and ``make demo`` sends."""
+    return cache_dir() / "run" / "api-key"
+
+
+def firestore_kept_dir() -> Path:
+    """Where ``make run FIRESTORE=1`` keeps the emulator's data between runs (an emulator export)."""
+    return cache_dir() / "firestore" / "kept"

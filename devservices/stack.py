@@ -14,7 +14,7 @@ from types import FrameType
 from common.settings import CommonSettings
 from devservices.firestore import FirestoreEmulator
 from devservices.kafka import KafkaBroker, create_topics, ensure_jars
-from devservices.paths import cache_dir, log_dir, state_dir
+from devservices.paths import api_key_file, firestore_kept_dir, log_dir, state_dir
 from devservices.process import pid_alive, stop_process_group
 
 STACK_STATE = "stack.json"
@@ -31,7 +31,7 @@ def stack_pid() -> int | None:
 
 def dev_api_key() -> str:
     """The local API key (created once, kept in the git-ignored cache so restarts keep it)."""
-    path = cache_dir() / "run" / "api-key"
+    path = api_key_file()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(24))
@@ -73,21 +73,22 @@ def up(*, firestore: bool, processes: int | None, port: int, kafka_port: int) ->
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     broker = KafkaBroker(port=kafka_port, controller_port=kafka_port + 1)
-    emulator = FirestoreEmulator()
+    settings = CommonSettings(_env_file=None, kafka_bootstrap_servers=broker.bootstrap)
+    emulator = FirestoreEmulator(kept_data=firestore_kept_dir())
     children: list[subprocess.Popen[bytes]] = []
     try:
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, PORT=str(port), PYTHONUNBUFFERED="1")
         print(f"Starting Kafka on {broker.bootstrap} (log: {broker.log_file})...")
         started = time.monotonic()
         broker.start()
-        settings = CommonSettings(_env_file=None, kafka_bootstrap_servers=broker.bootstrap)
         create_topics(broker.bootstrap, {settings.kafka_topic: 16, settings.kafka_dlq_topic: 1})
         print(
             f"Kafka is up in {time.monotonic() - started:.1f}s; topics {settings.kafka_topic} (16 partitions) "
             f"and {settings.kafka_dlq_topic}."
         )
         if firestore:
-            print(f"Starting the Firestore emulator on {emulator.host} (log: {emulator.log_file})...")
+            print(f"Starting the Firestore emulator on {emulator.host} (log: {emulator.log_file}).")
+            print(emulator_data_notice(emulator))
             emulator.start()
             env.update(FIRESTORE_EMULATOR_HOST=emulator.host, SINK="firestore")
         env.setdefault("API_KEYS", dev_api_key())
@@ -106,6 +107,7 @@ def up(*, firestore: bool, processes: int | None, port: int, kafka_port: int) ->
             print(f"The HTTP service did not come up; see {log_dir() / 'producer.log'}")
             return 1
         sink = "Firestore emulator at " + emulator.host if firestore else f"SQLite at {settings.sqlite_path}"
+        sink += " (kept between runs; `make reset` deletes it)"
         print(
             f"\nnewscounts is running.\n"
             f"  Dashboard:  http://{host}:{port}/\n"
@@ -132,10 +134,38 @@ def up(*, firestore: bool, processes: int | None, port: int, kafka_port: int) ->
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):  # consumer first: it flushes while Kafka is still up
             stop_process_group(child.pid, timeout=120)
+        if firestore and emulator.running_pid():
+            keep_emulator_data(emulator, settings)
         emulator.stop()
         broker.stop()
         (state_dir() / STACK_STATE).unlink(missing_ok=True)
         print("Stopped: no broker, emulator, HTTP service or consumer left running.")
+
+
+def emulator_data_notice(emulator: FirestoreEmulator) -> str:
+    """What the emulator starts with, and what that means for the counts."""
+    if kept := emulator.kept_export():
+        return (
+            f"It starts with the data kept at the last stop ({kept.parent.parent}): the consumer group goes on "
+            "from the offsets stored with the counts. `make reset` deletes it."
+        )
+    return (
+        "It starts empty (no data kept from an earlier run): the consumer group counts again everything the "
+        "topic retains. Its data is kept at each clean stop (Ctrl-C, make stop) from now on."
+    )
+
+
+def keep_emulator_data(emulator: FirestoreEmulator, settings: CommonSettings) -> None:
+    """Export the emulator's project for the next run (the consumer group has stopped: nothing writes)."""
+    try:
+        emulator.keep_data(settings.firestore_project, settings.firestore_database)
+    except (OSError, ValueError) as error:
+        print(
+            f"Could not keep the Firestore emulator's data ({error}): the next `make run FIRESTORE=1` starts from "
+            "what was kept before (or empty) and counts again what the topic holds after it."
+        )
+    else:
+        print(f"Kept the Firestore emulator's data for the next run in {emulator.kept_data}.")
 
 
 def down() -> int:

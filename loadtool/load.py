@@ -1,10 +1,11 @@
 """Load tool: send articles from JSONL / JSONL.gz files to the HTTP service or straight to Kafka.
 
-``python -m loadtool ../shared/data/allsides-3k.jsonl.gz --count 10000 --batch 100`` reads and
-validates every line with the shared :class:`~common.article.Article` model (invalid lines are counted and
-skipped), builds the stream of articles to send (order, limit, repetitions with fresh ids, publication
-skew), sends it with the chosen concurrency and optional target rate while a progress bar shows rate and
-errors, and ends with a summary: sent, accepted, rejected, errors by status, rate, latency percentiles.
+``python -m loadtool demo/wikinews-cc-by.jsonl.gz --count 10000 --batch 100`` reads and validates every
+line with the shared :class:`~common.article.Article` model (invalid lines are counted and skipped), builds
+the stream of articles to send (order, limit, repetitions with fresh ids, publication skew), sends it with the
+chosen concurrency and optional target rate while a progress bar shows rate and errors, and ends with a
+summary: sent, accepted, rejected, errors by status, rate, latency percentiles. With ``--wait`` it then
+follows the counting (:mod:`loadtool.wait`).
 
 The pure parts (reading, the article stream, the rate schedule, percentiles) are plain functions so the
 benchmark suite (``python -m bench``) reuses them and the tests check them exactly.
@@ -33,6 +34,7 @@ from tqdm import tqdm
 from common.article import MAX_ID_CHARS, Article, describe_validation_error
 from common.kafka_client import security_config
 from common.settings import CommonSettings
+from loadtool.wait import Counting, format_counting, read_status, wait_until_counted
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -247,6 +249,8 @@ class Summary:
     """Seconds per request (HTTP) or per record from produce to acknowledgment (Kafka)."""
     elapsed: float = 0.0
     invalid_lines: int = 0
+    positions: list[tuple[int, int]] = field(default_factory=list)
+    """(partition, offset) of each accepted article, when asked for (``--wait`` follows them)."""
 
     @property
     def accepted(self) -> int:
@@ -331,7 +335,7 @@ class Progress:
     """The live progress bar: articles done, rate, and errors so far."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        self._bar = tqdm(total=total, unit="art", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+        self._bar = tqdm(total=total, unit="art", desc="sent", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
         self._failed = 0
 
     def advance(self, articles: int, failed: int) -> None:
@@ -355,11 +359,13 @@ async def send_http(
     progress: Progress,
     request_timeout: float = 30.0,
     on_response: Callable[[list[Outgoing], Counter[str], float], None] | None = None,
+    keep_positions: bool = False,
 ) -> Summary:
     """POST each request (one article to ``/articles``, or a list to ``/articles/batch``) with at most
     ``concurrency`` in flight, each not before its :func:`due_offset` when a ``rate`` is given.
 
-    ``on_response(articles, outcomes, answered_at)`` is called after each answer (``time.monotonic()``).
+    ``on_response(articles, outcomes, answered_at)`` is called after each answer (``time.monotonic()``);
+    ``keep_positions`` fills :attr:`Summary.positions` from the answers.
     """
     endpoint = f"{url.rstrip('/')}/articles/batch" if batch else f"{url.rstrip('/')}/articles"
     summary = Summary(target=endpoint)
@@ -376,7 +382,10 @@ async def send_http(
             sent_at = time.monotonic()
             try:
                 async with session.post(endpoint, data=data, headers=headers) as response:
-                    outcomes = http_outcomes(response.status, await response.read(), len(articles), batch)
+                    answer = await response.read()
+                    outcomes = http_outcomes(response.status, answer, len(articles), batch)
+                    if keep_positions:
+                        summary.positions.extend(http_positions(response.status, answer))
             except (aiohttp.ClientError, TimeoutError) as error:
                 outcomes = Counter({type(error).__name__: len(articles)})
             answered_at = time.monotonic()
@@ -408,6 +417,19 @@ def http_outcomes(status: int, body: bytes, articles: int, batch: bool) -> Count
     return Counter({str(status): articles})
 
 
+def http_positions(status: int, body: bytes) -> list[tuple[int, int]]:
+    """(partition, offset) of each article an answer says was stored: ``{"partition", "offset"}`` for one
+    article, each accepted item of a batch's ``results``."""
+    if status not in (202, 207, 503):
+        return []
+    try:
+        answer = json.loads(body)
+        items = answer.get("results", [answer])
+        return [(int(item["partition"]), int(item["offset"])) for item in items if item.get("status", 202) == 202]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
 def kafka_value(outgoing: Outgoing) -> bytes:
     """The record value: the article's JSON object with its ``id`` filled in (as the HTTP service sends)."""
     return json.dumps({**outgoing.record, "id": outgoing.article_id}, ensure_ascii=False).encode()
@@ -436,17 +458,21 @@ def send_kafka(
     progress: Progress,
     flush_timeout: float = 60.0,
     security: dict[str, str] | None = None,
+    keep_positions: bool = False,
 ) -> Summary:
     """Produce each article keyed by its id; latency is produce-to-acknowledgment per record. ``security``:
-    how to connect (default plain TCP, as to the local broker)."""
+    how to connect (default plain TCP, as to the local broker); ``keep_positions`` fills
+    :attr:`Summary.positions` from the delivery reports."""
     summary = Summary(target=f"kafka {bootstrap} topic {topic}")
     producer = Producer(kafka_producer_config(bootstrap, security or {}))
     producer.list_topics(topic, timeout=30)  # connect before the clock starts
 
     def on_delivery(sent_at: float) -> Callable[[KafkaError | None, Message], None]:
-        def report(error: KafkaError | None, _message: Message) -> None:
+        def report(error: KafkaError | None, message: Message) -> None:
             summary.latencies.append(time.monotonic() - sent_at)
             summary.statuses["delivered" if error is None else error.name()] += 1
+            if keep_positions and error is None:
+                summary.positions.append((message.partition() or 0, message.offset() or 0))
             progress.advance(1, 0 if error is None else 1)
 
         return report
@@ -519,7 +545,8 @@ def parser() -> argparse.ArgumentParser:
         "straight to Kafka (--kafka), with a live progress bar and a summary at the end. Every line is "
         "validated first; invalid lines are counted, reported and skipped.",
         epilog="Order of the steps: read, --interleave, --limit, --count, --live, --skew. "
-        "Exit code 0 when every article was accepted and no input line was invalid, else 1.",
+        "Exit code 0 when every article was accepted (and, with --wait, counted) and no input line was invalid, "
+        "else 1.",
     )
     cli.add_argument("files", nargs="+", type=Path, metavar="FILE", help="JSONL or JSONL.gz files of articles.")
     cli.add_argument("--url", default="http://127.0.0.1:8000", help="Base URL of the HTTP service.")
@@ -584,6 +611,18 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--timeout", type=_positive_float, default=30.0, metavar="S", help="Seconds per HTTP request (default 30)."
     )
+    cli.add_argument(
+        "--wait",
+        action="store_true",
+        help="After sending, show a second progress bar, of counting (from GET /status at --url), until the "
+        "consumer group has counted every accepted article; then print the sent and counted rates.",
+    )
+    cli.add_argument(
+        "--wait-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="With --wait: stop waiting S seconds after sending started (default: until all are counted).",
+    )
     cli.add_argument("--no-progress", action="store_true", help="No progress bar (for logs).")
     cli.add_argument("--summary-json", type=Path, metavar="PATH", help="Also write the summary as JSON to PATH.")
     return cli
@@ -603,8 +642,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not source.articles:
         print("error: the input holds no valid article; nothing was sent", file=sys.stderr)
         return 1
+    if options.wait:
+        try:
+            read_status(options.url)
+        except (OSError, ValueError) as error:
+            print(
+                f"error: --wait follows GET {options.url}/status, which did not answer ({error}): is the HTTP "
+                "service running (`make run`)? Nothing was sent.",
+                file=sys.stderr,
+            )
+            return 1
     stream, count = build_stream(source, options)
     progress = Progress(count, enabled=not options.no_progress)
+    started = time.monotonic()
     try:
         if options.kafka:
             summary = send_kafka(
@@ -614,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate=options.rate,
                 progress=progress,
                 security=security_config(CommonSettings()),
+                keep_positions=options.wait,
             )
         else:
             summary = asyncio.run(
@@ -626,12 +677,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rate=options.rate,
                     progress=progress,
                     request_timeout=options.timeout,
+                    keep_positions=options.wait,
                 )
             )
     finally:
         progress.close()
     summary.invalid_lines = len(source.invalid)
     print(format_summary(summary))
+    figures = summary.as_dict()
+    counting = None
+    if options.wait:
+        counting = follow_counting(options, summary, started)
+        figures["counted"] = {
+            "articles": counting.counted,
+            "elapsed_s": round(counting.elapsed, 3),
+            "rate_per_s": round(counting.rate, 1),
+        }
     if options.summary_json:
-        options.summary_json.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
-    return 0 if summary.accepted == summary.sent == count and not source.invalid else 1
+        options.summary_json.write_text(json.dumps(figures, indent=2) + "\n")
+    all_counted = counting is None or counting.complete
+    return 0 if summary.accepted == summary.sent == count and not source.invalid and all_counted else 1
+
+
+def follow_counting(options: argparse.Namespace, summary: Summary, started: float) -> Counting:
+    """The ``--wait`` step: the counting progress bar, then the counted figures and both rates."""
+    print(f"Waiting until the consumer group has counted the {len(summary.positions)} accepted articles...")
+    counting = wait_until_counted(
+        options.url, summary.positions, started, progress=not options.no_progress, timeout=options.wait_timeout
+    )
+    print(format_counting(counting, summary.rate))
+    return counting

@@ -4,7 +4,6 @@ Settings come from the environment (see :class:`producer.settings.ProducerSettin
 missing API key stops the start with a message saying what to set.
 """
 
-import logging
 import sys
 
 import uvicorn
@@ -12,7 +11,8 @@ from pydantic import ValidationError
 
 from producer.app import create_app
 from producer.auth import NoApiKeys
-from producer.http_protocol import BoundedHeadProtocol
+from producer.http_protocol import protocol_with_timeouts
+from producer.logs import configure_logging
 from producer.settings import ProducerSettings
 
 
@@ -30,18 +30,20 @@ def main() -> None:
         settings = ProducerSettings()
     except ValidationError as error:
         sys.exit(f"newscounts-producer: invalid settings: {describe_settings_error(error)}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
     except NoApiKeys as error:
         sys.exit(f"newscounts-producer: {error}")
+    configure_logging(settings.log_level, app.state.api_keys)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         workers=1,
+        log_config=None,  # uvicorn's loggers write through the handler configured above
         log_level=settings.log_level,
-        http=BoundedHeadProtocol,  # httptools with a bound on the request head
+        # httptools with a bound on the request head and timeouts on heads and bodies
+        http=protocol_with_timeouts(settings.head_timeout.total_seconds(), settings.body_timeout.total_seconds()),
     )
 
 

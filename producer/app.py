@@ -1,7 +1,7 @@
 """The FastAPI application: ingest, read API, health, metrics and the dashboard, wired to one settings object.
 
 ``create_app`` checks what it can up front (API keys) so a misconfigured service fails at start with a
-clear message; the Kafka producer and the sink pool live for the app's lifespan.
+clear message; the Kafka producer and the sink reader live for the app's lifespan.
 """
 
 import asyncio
@@ -17,14 +17,15 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from common.sinks.factory import open_sink
-from producer import ingest, read_api
+from common.sinks.factory import open_reader
+from producer import ingest, read_api, status
 from producer.auth import load_api_keys
 from producer.errors import install_error_handlers
 from producer.metrics import ProducerMetrics, RequestMetricsMiddleware
 from producer.publisher import Publisher
+from producer.reads import Reads
+from producer.security_headers import SecurityHeadersMiddleware
 from producer.settings import ProducerSettings
-from producer.sink_pool import SinkPool
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -60,20 +61,22 @@ def create_app(settings: ProducerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         publisher = Publisher(settings, metrics)
         publisher.start()
-        sinks = SinkPool(lambda: open_sink(settings), settings.read_threads)
+        reads = Reads(lambda: open_reader(settings), settings.read_threads)
         app.state.publisher = publisher
-        app.state.sinks = sinks
+        app.state.reads = reads
         try:
             yield
         finally:
             await asyncio.to_thread(publisher.close)
-            await asyncio.to_thread(sinks.close)
+            await asyncio.to_thread(reads.close)
 
     app = FastAPI(
         title="newscounts",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by add_dashboard from the service's own files (no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "ingest", "description": "Publish articles to Kafka (X-API-Key required)."},
             {"name": "counts", "description": "The counts kept by the consumer group."},
@@ -87,8 +90,10 @@ def create_app(settings: ProducerSettings) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if origins := [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost, it sees every answer
     app.include_router(ingest.router)
     app.include_router(read_api.router)
+    app.include_router(status.router)
     add_operations(app)
     add_dashboard(app)
     return app
@@ -121,9 +126,9 @@ def add_operations(app: FastAPI) -> None:
     async def readyz(request: Request) -> Any:
         timeout = settings.ready_timeout.total_seconds()
         publisher: Publisher = request.app.state.publisher
-        sinks: SinkPool = request.app.state.sinks
+        reads: Reads = request.app.state.reads
         kafka_problem, sink_problem = await asyncio.gather(
-            asyncio.to_thread(publisher.check_broker, timeout), sinks.problem(timeout)
+            asyncio.to_thread(publisher.check_broker, timeout), reads.problem(timeout)
         )
         ready = kafka_problem is None and sink_problem is None
         answer = Readiness(
@@ -143,10 +148,15 @@ def add_operations(app: FastAPI) -> None:
 
 
 def add_dashboard(app: FastAPI) -> None:
-    """The dashboard page at ``/`` and its files at ``/static`` (same origin as the read API)."""
+    """The dashboard page at ``/``, the API docs page (Swagger UI) at ``/docs``, and their files at ``/static``
+    (same origin as the read API; nothing is loaded from elsewhere)."""
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

@@ -16,7 +16,9 @@ from producer.errors import FieldProblem, InvalidInput
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NON_BLANK_LINE = re.compile(rb"(?m)^[ \t\r\f\v]*+\S[^\n]*+")
-_DECODER = json.JSONDecoder()
+_DECODER = json.JSONDecoder(parse_int=float)
+"""Finds where each element ends; its numbers are never used. ``int()`` of more than 4,300 digits raises
+ValueError (Python's limit on int-string conversion), ``float()`` of any number of digits does not."""
 
 JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 

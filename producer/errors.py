@@ -10,17 +10,23 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from common.sinks.base import SinkError
+from producer.http_protocol import TIMED_OUT
 from producer.publisher import PublishError, RecordTooLarge
+from producer.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
 REQUEST_SOURCES = ("body", "query", "path", "header")
+
+CLIENT_CLOSED_REQUEST = 499
+"""The status a request the client abandoned is counted under (nginx's convention; nothing is sent)."""
 
 
 class FieldProblem(BaseModel):
@@ -107,16 +113,32 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("the sink failed a read: %s", error)
         return unavailable(f"the counts store cannot be read right now ({error}); retry later", retry_after)
 
+    async def on_client_disconnect(request: Request, _: Exception) -> Response:
+        # The client went away while its body was being read: not a failure of the service. The answer is
+        # never sent; its status is what the request metrics count.
+        if request.scope.get(TIMED_OUT):  # the protocol answered 408 and logged it
+            return Response(status_code=status.HTTP_408_REQUEST_TIMEOUT)
+        client = f"{request.client.host}:{request.client.port}" if request.client else "client"
+        log.info(
+            "%s - %s %s: the client disconnected before sending the whole body",
+            client,
+            request.method,
+            request.url.path,
+        )
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+
     async def on_bug(request: Request, error: Exception) -> JSONResponse:
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s in %s %s", reference, request.method, request.url.path)
         return JSONResponse(
             {"detail": f"internal error (reference {reference}); it was logged, please report it"},
             status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            headers=SECURITY_HEADERS,  # answered outside the middleware that adds them to every other answer
         )
 
     app.add_exception_handler(InvalidInput, on_unprocessable)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(PublishError, on_publish_error)
     app.add_exception_handler(SinkError, on_sink_error)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(Exception, on_bug)

@@ -55,7 +55,18 @@ class ProducerSettings(CommonSettings):
     read_timeout: Duration = Field(
         timedelta(seconds=10), description="Longest wait of a read endpoint for the sink before answering 503."
     )
-    read_threads: int = Field(4, gt=0, description="Sink connections serving the read API in parallel.")
+    read_threads: int = Field(
+        4, gt=0, description="Threads running the read API's sink reads at once (one shared reader)."
+    )
+    head_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="Longest time a connection may take to send a request head (request line and headers): "
+        "408 and closed after it (closed without an answer when nothing was sent).",
+    )
+    body_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="Longest pause in a request body (no new byte for that long): 408 and closed.",
+    )
     cors_origins: str = Field(
         "", description="Origins allowed to call the API from a browser, comma-separated (default none)."
     )

@@ -1,7 +1,9 @@
-"""Fixtures shared by the test suite: the real Kafka broker, the real Firestore emulator, sample articles.
+"""Fixtures shared by the test suite: the real Kafka broker, the real Firestore emulator, articles to count.
 
 The broker and emulator are chosen by :mod:`devservices.selection` (environment, then testcontainers,
-then the local jars / gcloud); see the README's "Tests" section.
+then the local jars / gcloud); see the README's "Tests" section. Articles: the Wikinews articles bundled in
+``demo/`` (every clone has them) and, for the few tests that need more or several publications, the AllSides
+sample beside the checkout (``NEWSCOUNTS_SAMPLE_DATA``).
 """
 
 import gzip
@@ -18,16 +20,32 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO / "demo/wikinews-cc-by.jsonl.gz"
 SAMPLE_DATA = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
+
+
+def read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="session")
+def demo_articles() -> list[dict[str, Any]]:
+    """The 294 Wikinews articles of ``demo/`` (one publication, all dated), in file order: the default test data."""
+    return read_jsonl_gz(DEMO_DATA)
 
 
 @pytest.fixture(scope="session")
 def sample_articles() -> list[dict[str, Any]]:
-    """All 3,000 sample articles, in file order (tests slice the first N)."""
+    """The 3,000 AllSides sample articles (15 publications), in file order, for the tests that need that many or
+    those publications. They may not be copied into the repository: without them those tests skip, unless
+    REQUIRE_SAMPLE_DATA=1 (CI): then they fail."""
     if not SAMPLE_DATA.exists():
-        pytest.fail(f"sample articles not found at {SAMPLE_DATA}: set NEWSCOUNTS_SAMPLE_DATA to the .jsonl.gz file")
-    with gzip.open(SAMPLE_DATA, "rt", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
+        reason = f"the AllSides sample is not at {SAMPLE_DATA} (set NEWSCOUNTS_SAMPLE_DATA to allsides-3k.jsonl.gz)"
+        if os.environ.get("REQUIRE_SAMPLE_DATA") == "1":
+            pytest.fail(f"REQUIRE_SAMPLE_DATA=1 but {reason}")
+        pytest.skip(reason)
+    return read_jsonl_gz(SAMPLE_DATA)
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,23 @@
-"""The sink contract: what the consumer group writes and what the read API reads.
+"""The sink contract: what the consumer group writes (:class:`CountWriter`) and the read API reads
+(:class:`CountReader`).
 
-A sink stores, for each publication, all-time and per-window counts, and for each Kafka partition the
-next offset to process. :meth:`Sink.write` applies one partition's pending counts *and* its new offset
-in one atomic write, fenced by the :class:`OffsetLease` the writer read when it was assigned the
-partition: a writer whose lease is stale (another worker wrote since) is refused with :class:`SinkFenced`
-and writes nothing. Implementations: :mod:`common.sinks.sqlite`, :mod:`common.sinks.firestore`.
+A sink stores, for one counts namespace, each publication's counts per window and their rollups (UTC
+days, months, years and all time, :mod:`common.sinks.buckets`), an entity index across publications, and
+each Kafka partition's next offset. :meth:`CountWriter.write` applies one partition's pending counts *and*
+its new offset in one atomic write, fenced by the :class:`OffsetLease` the writer read when it was
+assigned the partition: a writer whose lease is stale (another worker wrote since) is refused with
+:class:`SinkFenced` and writes nothing. Implementations: :mod:`common.sinks.sqlite`,
+:mod:`common.sinks.firestore`; :mod:`common.sinks.factory` opens them.
 """
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
+
+from common.sinks.buckets import Step
 
 EntityCountingKey = tuple[str, str]
 """(normalized text case-folded, label): what the counts are keyed by."""
@@ -34,6 +40,25 @@ class SinkFlushTooLarge(SinkError):
 
     Splitting it would break atomicity, so the writer must bound its pending state and flush sooner.
     """
+
+
+class NamespaceTaken(SinkError):
+    """The counts namespace belongs to another consumer group: counting into it too would mix two countings."""
+
+
+def namespace_taken(namespace: str, owner: tuple[str, int], writer: tuple[str, int]) -> NamespaceTaken | None:
+    """The error of a writer (group, window seconds) on a namespace recorded as ``owner``; None if it is the owner."""
+    if owner[0] != writer[0]:
+        return NamespaceTaken(
+            f"counts namespace {namespace!r} belongs to consumer group {owner[0]!r}, not {writer[0]!r}: set "
+            "COUNTS_NAMESPACE to a new name to count with this group (docs/sinks.md, 'Counts namespaces')"
+        )
+    if owner[1] != writer[1]:
+        return NamespaceTaken(
+            f"counts namespace {namespace!r} counts windows of {owner[1]}s, not {writer[1]}s (WINDOW): set "
+            "COUNTS_NAMESPACE to a new name to count with another window (docs/sinks.md, 'Counts namespaces')"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,26 @@ class PartitionFlush:
     atomically with the offset: a retried article (same id, hence same key and partition) is counted once."""
 
 
+class View(StrEnum):
+    """Which counts a read serves: ``raw`` (what the consumer group counted) or ``aliased`` (issue 18, later)."""
+
+    RAW = "raw"
+    ALIASED = "aliased"
+
+
+class ViewUnavailable(SinkError):
+    """A view the sink does not keep (yet)."""
+
+
+class InvalidRead(ValueError):
+    """A read the sink cannot answer as asked (a cursor it did not issue, a step finer than the windows, too
+    many points); ``field`` names the parameter, the message says what to send instead."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+
+
 class EntityCount(BaseModel):
     text: str = Field(description="Entity as written (a normalized surface form).", examples=["Donald Trump"])
     label: str = Field(description="spaCy entity label (PERSON, ORG, GPE, ...).", examples=["PERSON"])
@@ -104,11 +149,24 @@ class PublicationSummary(BaseModel):
     publication: str = Field(examples=["Reuters"])
     articles: int = Field(description="Articles counted, all time.", examples=[200])
     updated_at: datetime | None = Field(description="Last time counts of this publication were written.")
+    start: datetime | None = Field(None, description="Start of the first window with an article of it.")
+    end: datetime | None = Field(None, description="End of the last window with an article of it.")
+
+
+class PublicationPage(BaseModel):
+    """One page of the publications, most articles first; ``next_cursor`` asks for the next page."""
+
+    publications: list[PublicationSummary]
+    next_cursor: str | None = Field(None, description="Opaque; None on the last page.")
 
 
 class PublicationEntities(BaseModel):
     publication: str = Field(examples=["Reuters"])
-    articles: int = Field(description="Articles in the requested range.", examples=[200])
+    articles: int = Field(description="Articles in the range covered.", examples=[200])
+    start: datetime | None = Field(
+        None, description="Start of the range covered (the request widened to whole windows); null: unbounded."
+    )
+    end: datetime | None = Field(None, description="End of the range covered; null: unbounded.")
     entities: list[EntityCount]
 
 
@@ -117,6 +175,48 @@ class WindowSummary(BaseModel):
     end: datetime
     articles: int
     entities: list[EntityCount] = Field(description="The window's top entities, mentions descending.")
+
+
+class SeriesPoint(BaseModel):
+    start: datetime
+    end: datetime
+    articles: int = Field(description="The publication's articles in this point (for shares).")
+    mentions: int = Field(description="Mentions of the entity in this point.")
+    entity_articles: int = Field(description="Articles of this point that mention the entity.")
+
+
+class EntitySeries(BaseModel):
+    publication: str = Field(examples=["Reuters"])
+    text: str = Field(examples=["Donald Trump"])
+    label: str = Field(examples=["PERSON"])
+    step: Step
+    start: datetime = Field(description="Start of the first point (the request widened to whole steps).")
+    end: datetime = Field(description="End of the last point.")
+    points: list[SeriesPoint] = Field(description="One per step, in time order, zeros included.")
+
+
+class EntityInPublication(BaseModel):
+    publication: str = Field(examples=["Reuters"])
+    mentions: int = Field(description="Mentions of the entity in this publication in the range covered.")
+    articles: int = Field(description="Articles of this publication in the range that mention the entity.")
+    publication_articles: int = Field(description="All articles of this publication in the range covered.")
+
+
+class EntityPublications(BaseModel):
+    text: str = Field(examples=["Donald Trump"])
+    label: str = Field(examples=["PERSON"])
+    start: datetime | None = Field(
+        None, description="Start of the range covered (the request widened to whole UTC days); null: unbounded."
+    )
+    end: datetime | None = Field(None, description="End of the range covered; null: unbounded.")
+    publications: list[EntityInPublication] = Field(description="Mentions descending, then publication name.")
+
+
+class EntityMatch(BaseModel):
+    text: str = Field(description="The most recent spelling.", examples=["Angela Merkel"])
+    label: str = Field(examples=["PERSON"])
+    mentions: int = Field(description="Mentions, all time, every publication.", examples=[1200])
+    articles: int = Field(description="Articles that mention it, all time, every publication.", examples=[800])
 
 
 def rank_key(mentions: int, text: str, label: str) -> tuple[int, str, str]:
@@ -130,10 +230,9 @@ def rank(entities: list[EntityCount], limit: int) -> list[EntityCount]:
     return ordered if limit == 0 else ordered[:limit]
 
 
-class Sink(ABC):
-    """Storage of counts and offsets. One instance per process; not shared between threads."""
-
-    # --- the write side (consumer group) ---
+class CountWriter(ABC):
+    """The write side, used by the consumer group: one per worker process, called from one thread. It writes
+    one counts namespace for one consumer group (see docs/sinks.md, "Counts namespaces")."""
 
     @abstractmethod
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
@@ -152,11 +251,21 @@ class Sink(ABC):
         offset.) :class:`SinkFlushTooLarge` when the flush cannot be one write. See docs/sinks.md.
         """
 
-    # --- the read side (HTTP read API) ---
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+class CountReader(ABC):
+    """The read side, used by the read API: one per process, **thread-safe** (every method may be called from
+    many threads at once). Each answer is read from one consistent snapshot of the store, so an article
+    count and the entity sums beside it always agree. Times are aware UTC datetimes; a ``view`` other than
+    :attr:`View.RAW` raises :class:`ViewUnavailable`."""
 
     @abstractmethod
-    def publications(self) -> list[PublicationSummary]:
-        """Every publication, most articles first (then name)."""
+    def publications(self, *, limit: int = 0, cursor: str | None = None, view: View = View.RAW) -> PublicationPage:
+        """Publications, most articles first (then name), ``limit`` per page (0: all) from ``cursor`` (a
+        previous page's ``next_cursor``); raises :class:`InvalidRead` for a cursor it did not issue."""
 
     @abstractmethod
     def entities(
@@ -167,9 +276,10 @@ class Sink(ABC):
         end: datetime | None = None,
         label: str | None = None,
         limit: int = 20,
+        view: View = View.RAW,
     ) -> PublicationEntities | None:
-        """Top entities of a publication (None if unknown): all time without start/end, else the windows
-        overlapping ``[start, end)`` merged. Ordered by :func:`rank`; ``limit=0`` returns all."""
+        """Top entities of a publication (None if unknown) over ``[start, end)`` widened to whole windows
+        (either bound may be None: unbounded). Ordered by :func:`rank`; ``limit=0`` returns all."""
 
     @abstractmethod
     def windows(
@@ -179,9 +289,45 @@ class Sink(ABC):
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 10,
+        view: View = View.RAW,
     ) -> list[WindowSummary] | None:
         """The publication's windows overlapping ``[start, end)`` in time order, each with its top
         ``limit`` entities; None if the publication is unknown."""
+
+    @abstractmethod
+    def series(
+        self,
+        publication: str,
+        text: str,
+        label: str,
+        *,
+        step: Step,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        view: View = View.RAW,
+    ) -> EntitySeries | None:
+        """One point per ``step`` over ``[start, end)`` widened to whole steps (unbounded sides: the
+        publication's first and last window), zeros included; None if the publication is unknown."""
+
+    @abstractmethod
+    def entity_publications(
+        self,
+        text: str,
+        label: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 20,
+        view: View = View.RAW,
+    ) -> EntityPublications:
+        """The publications that mention the entity over ``[start, end)`` widened to whole UTC days, mentions
+        descending (then name); ``limit=0`` returns all."""
+
+    @abstractmethod
+    def search(
+        self, prefix: str, *, label: str | None = None, limit: int = 10, view: View = View.RAW
+    ) -> list[EntityMatch]:
+        """Known entities whose text starts with ``prefix``, ignoring case and accents; most mentioned first."""
 
     @abstractmethod
     def ping(self) -> None:

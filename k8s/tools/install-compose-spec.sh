@@ -14,7 +14,7 @@ stamp="$bin_dir/compose-spec.version"
 if [[ -x "$bin_dir/compose-spec" ]] && [[ "$(cat "$stamp" 2>/dev/null)" == "$VERSION" ]]; then
     exit 0
 fi
-tool=install-compose-spec instead="use a real `docker compose`"
+tool=install-compose-spec instead="use a real 'docker compose'"
 # shellcheck source=k8s/tools/find-go.sh
 source "$repo/k8s/tools/find-go.sh"
 build="$(mktemp -d)"

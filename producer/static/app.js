@@ -155,10 +155,17 @@
     throw new ApiError(status, `The service answered ${status}: ${detail}. ${retryHint()}`);
   }
 
+  /** The name as one path segment: every reserved character encoded (`/` `?` `#` `%` ...). Browsers drop a
+   * `.` or `..` segment even when encoded as `%2E`, so those two get a leading space, which the service trims. */
+  const nameSegment = (name) => {
+    const segment = encodeURIComponent(name);
+    return segment === '.' || segment === '..' ? `%20${segment}` : segment;
+  };
+
   const pubPath = (name, what, params) => {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(params)) if (value !== null && value !== '') query.set(key, value);
-    return `/publications/${encodeURIComponent(name)}/${what}?${query}`;
+    return `/publications/${nameSegment(name)}/${what}?${query}`;
   };
 
   /* ---------- time ranges ---------- */
@@ -476,6 +483,7 @@
     for (const [name, value] of Object.entries(attributes)) {
       if (value === null || value === false || value === undefined) continue;
       if (name === 'dataset') Object.assign(element.dataset, value);
+      else if (name === 'style') element.style.cssText = value; // CSSOM: a style attribute breaks the CSP
       else element.setAttribute(name, value === true ? '' : String(value));
     }
     element.append(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
@@ -794,4 +802,22 @@
   saveState(false);
   syncControls(true);
   refresh(true);
+})();
+
+/* The counting line: "counting: N articles behind, ~T to catch up" or "all counted", from GET /status (its
+ * `summary`), every 5 s while the page is visible. Empty when the status cannot be read. */
+(() => {
+  const line = document.getElementById('counting');
+  async function showCounting() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch('/status', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      line.textContent = response.ok ? (await response.json()).summary : '';
+    } catch {
+      line.textContent = '';
+    }
+  }
+  showCounting();
+  setInterval(showCounting, 5000);
+  document.addEventListener('visibilitychange', showCounting);
 })();

@@ -26,3 +26,14 @@ export async function launch(executablePath, viewport, options = {}, parent = os
     },
   };
 }
+
+/** Collects the page's Content-Security-Policy violations (its `securitypolicyviolation` events, on every
+ * document it loads) into the returned array, as "directive blocked-URI" strings. */
+export async function watchCsp(page) {
+  const violations = [];
+  await page.exposeBinding('reportCspViolation', (_, violation) => violations.push(violation));
+  await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (event) => {
+    window.reportCspViolation(`${event.violatedDirective} ${event.blockedURI || '(inline)'} at ${event.documentURI}`);
+  }));
+  return violations;
+}

@@ -6,12 +6,14 @@ writes them (one :class:`PartitionFlush` per partition, continuing from and fenc
 """
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
 
 from common.article import Article
-from common.sinks.base import Sink
+from common.sinks.base import CountWriter
+from common.sinks.sqlite import SqliteWriter
 from consumer.entities import article_entities
 from consumer.nlp import entities_per_text
 from consumer.pending import PendingPartition
@@ -23,8 +25,13 @@ GROUP_ID = "dashboard"
 TOPIC = "articles"
 
 
+def dashboard_writer(database: Path) -> CountWriter:
+    """The writer of the counts the dashboard tests show (group and namespace ``dashboard``, hourly windows)."""
+    return SqliteWriter(database, GROUP_ID, GROUP_ID, 3600)
+
+
 def count_articles(
-    sink: Sink, nlp: Language, articles: Sequence[Mapping[str, Any]], *, window_seconds: int = 3600
+    sink: CountWriter, nlp: Language, articles: Sequence[Mapping[str, Any]], *, window_seconds: int = 3600
 ) -> None:
     """Run NER over ``articles`` and write their counts in one atomic flush of partition 0, so a page that
     refreshes meanwhile sees either none or all of them (never a part, which the checks would race with)."""

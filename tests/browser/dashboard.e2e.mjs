@@ -10,7 +10,7 @@
 
 import path from 'node:path';
 import readline from 'node:readline';
-import { launch } from './chromium.mjs';
+import { launch, watchCsp } from './chromium.mjs';
 
 const config = JSON.parse(process.env.DASHBOARD_E2E);
 const WAIT_MS = 30_000;
@@ -81,6 +81,7 @@ const browser = await launch(config.chromium, { width: 1280, height: 900 }, {}, 
 const { page } = browser;
 const pageErrors = [];
 page.on('pageerror', (error) => pageErrors.push(error.message));
+const cspViolations = await watchCsp(page);
 const [first, second, third] = config.publications;
 
 try {
@@ -132,7 +133,7 @@ try {
   await page.setViewportSize({ width: 1280, height: 900 });
 
   await step(page, 'store-unreachable', () => page.goto(`${config.brokenUrl}/?publication=${encodeURIComponent(first)}`));
-  say({ step: 'done', pageErrors });
+  say({ step: 'done', pageErrors, cspViolations });
 } catch (error) {
   if (config.artifacts) await page.screenshot({ path: path.join(config.artifacts, 'failure.png'), fullPage: true });
   say({ step: 'failed', error: String(error.stack || error), view: await observe(page).catch(() => null), pageErrors });

@@ -12,10 +12,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
-from tests.browser.counts import count_articles
+from tests.browser.counts import count_articles, dashboard_writer
 from tests.browser.service import REPO, serve, sqlite_sink
 
 SAMPLE = REPO.parent / "shared/data/allsides-3k.jsonl.gz"
@@ -49,7 +48,7 @@ def main() -> None:
 def count_sample(database: Path, sample: Path, how_many: int) -> None:
     with gzip.open(sample, "rt", encoding="utf-8") as lines:
         articles = [json.loads(line) for _, line in zip(range(how_many), lines, strict=False)]
-    sink = SqliteSink(database)
+    sink = dashboard_writer(database)
     try:
         count_articles(sink, load_ner(ConsumerSettings().ner_model), articles)
     finally:

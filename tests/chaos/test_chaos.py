@@ -19,9 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from common.sinks.base import Sink
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from devservices.firestore import FirestoreEmulator, clear_emulator
 from devservices.kafka import KafkaBroker, create_topics, temporary_broker
 from devservices.process import free_port
@@ -43,6 +40,7 @@ from tests.chaos.support import (
 from tests.consumer.records import RawRecord, produce_each
 from tests.consumer.support import (
     FIXED_TIMESTAMP_MS,
+    STORE_ENV,
     ConsumerGroupRun,
     article_records,
     assert_counts_equal,
@@ -50,6 +48,7 @@ from tests.consumer.support import (
     crash_after_sink_write,
     end_offsets,
     group_env,
+    group_store,
     merge_ends,
     poll_until,
     produce,
@@ -57,6 +56,7 @@ from tests.consumer.support import (
     wait_until_flushed,
 )
 from tests.producer.support import API_KEY, read_back
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -66,7 +66,7 @@ CONSUME_BATCH_SIZE = 8
 """Smaller than the default (16) so that a SIGTERM or a kill lands between batches often."""
 MIB = 1024 * 1024
 
-SinkUnderTest = tuple[dict[str, str], Sink]
+SinkUnderTest = tuple[dict[str, str], Store]
 
 
 @pytest.fixture
@@ -78,8 +78,8 @@ def topic(fresh_topic: Callable[..., str]) -> str:
 @pytest.fixture
 def sqlite(tmp_path: Path) -> Iterator[SinkUnderTest]:
     path = tmp_path / "counts.sqlite3"
-    sink = SqliteSink(path)
-    yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sink
+    sink = group_store(("sqlite", str(path)))
+    yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sink
     sink.close()
 
 
@@ -87,8 +87,9 @@ def sqlite(tmp_path: Path) -> Iterator[SinkUnderTest]:
 def firestore(firestore_emulator: str) -> Iterator[SinkUnderTest]:
     """A Firestore project of its own on the shared emulator."""
     project = f"chaos-{uuid.uuid4().hex[:10]}"
-    sink = FirestoreSink.connect(project, "(default)")
-    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}, sink
+    sink = group_store(("firestore", project))
+    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}
+    yield {**env, **STORE_ENV}, sink
     sink.close()
     clear_emulator(firestore_emulator, project)
 
@@ -107,7 +108,7 @@ def chaos_env(bootstrap: str, topic: str, group: str, sink: dict[str, str], **se
 
 
 def finish(
-    run: ConsumerGroupRun, sink: Sink, group: str, topic: str, ends: dict[int, int], timeout: float = 1200
+    run: ConsumerGroupRun, sink: Store, group: str, topic: str, ends: dict[int, int], timeout: float = 1200
 ) -> None:
     """Wait until every record produced is counted, then stop the group cleanly."""
     wait_until_flushed(sink, group, topic, ends, run, timeout=timeout)
@@ -276,8 +277,8 @@ def test_firestore_unreachable_then_frozen_for_20s_each_during_a_run(
     hangs). The emulator keeps its data through both (a restart would lose it: it is in memory)."""
     project = f"chaos-{uuid.uuid4().hex[:10]}"
     proxy = TcpProxy(private_emulator.port).start()
-    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": proxy.host}
-    direct = FirestoreSink.connect(project, "(default)")  # bypasses the proxy
+    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": proxy.host, **STORE_ENV}
+    direct = group_store(("firestore", project))  # bypasses the proxy
     articles = sample_articles[:400]
     expected = expected_for(articles, DAY)
     ends = produce(kafka_bootstrap, topic, article_records(articles))

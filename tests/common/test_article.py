@@ -7,7 +7,7 @@ import pytest
 
 from common.article import Article, InvalidArticle, derive_article_id, parse_article
 from common.durations import format_duration, parse_duration
-from common.keys import count_document_id, entity_key, offset_key, publication_key
+from common.keys import entity_key, namespace_key, offset_key, publication_key, publication_name
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,60 @@ def test_publication_is_trimmed_and_whitespace_collapsed() -> None:
     assert article.publication == "CNN (Web News)"
 
 
+def test_canonically_equivalent_names_are_one_publication_and_compatibility_forms_are_not() -> None:
+    composed = parse_article('{"publication": "Caf\u00e9", "content": "x"}'.encode())
+    decomposed = parse_article(b'{"publication": "Cafe\\u0301", "content": "x"}')
+    assert decomposed.publication == composed.publication == "Caf\u00e9"
+    assert publication_key("Cafe\u0301") == publication_key("Caf\u00e9") == "p_Q2Fmw6k"
+    assert decomposed.article_id == composed.article_id
+    fullwidth = parse_article('{"publication": "\uff23\uff2e\uff2e", "content": "x"}'.encode())
+    assert fullwidth.publication == "\uff23\uff2e\uff2e"  # NFC, not NFKC: "ＣＮＮ" stays itself
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        (
+            "CNN\u200b",
+            "an invisible format character (zero-width characters and bidi controls are refused): "
+            "U+200B ZERO WIDTH SPACE at character 4",
+        ),
+        ("C\u200cNN", "U+200C ZERO WIDTH NON-JOINER at character 2"),
+        ("C\u200dNN", "U+200D ZERO WIDTH JOINER at character 2"),
+        ("C\u2060NN", "U+2060 WORD JOINER at character 2"),
+        ("\ufeffCNN", "U+FEFF ZERO WIDTH NO-BREAK SPACE at character 1"),
+        ("CNN\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE at character 4"),
+        ("\u202aCNN", "U+202A LEFT-TO-RIGHT EMBEDDING at character 1"),
+        ("CNN\u2066", "U+2066 LEFT-TO-RIGHT ISOLATE at character 4"),
+        ("CNN\u2069", "U+2069 POP DIRECTIONAL ISOLATE at character 4"),
+        ("CNN\u200e", "U+200E LEFT-TO-RIGHT MARK at character 4"),
+        ("CNN\u200f", "U+200F RIGHT-TO-LEFT MARK at character 4"),
+        ("CNN\x00", "a control character: U+0000 at character 4"),
+        ("CNN\x1b[31m", "a control character: U+001B at character 4"),
+        ("CNN\x7f", "a control character: U+007F at character 4"),
+        ("CNN\ue000", "a private-use character: U+E000 at character 4"),
+        ("CNN\U0010fffd", "a private-use character: U+10FFFD at character 4"),
+        ("CNN\u0378", "a code point not assigned in Unicode"),
+    ],
+)
+def test_names_with_invisible_control_private_or_unassigned_characters_are_refused(name: str, problem: str) -> None:
+    with pytest.raises(InvalidArticle) as error:
+        parse_article(json.dumps({"publication": name, "content": "x"}).encode())
+    assert error.value.reason.startswith("publication: must not contain ")
+    assert problem in error.value.reason
+    assert error.value.reason.endswith("; remove it")
+
+
+def test_a_lone_surrogate_is_refused_in_a_model_built_in_python() -> None:
+    with pytest.raises(ValueError, match="must not contain a surrogate code point: U\\+D800 at character 2"):
+        Article(publication="C\ud800", content="x")
+
+
+def test_whitespace_of_any_kind_is_collapsed_not_refused() -> None:
+    article = parse_article(json.dumps({"publication": "\u00a0CNN\u2028(Web\u3000News)\t", "content": "x"}).encode())
+    assert article.publication == "CNN (Web News)"
+
+
 def test_published_at_date_or_naive_datetime_means_utc() -> None:
     assert parse_article(b'{"publication": "P", "content": "x", "published_at": "2020-07-20"}').published_at == (
         datetime(2020, 7, 20, tzinfo=UTC)
@@ -67,9 +121,10 @@ def test_keys_are_stable_and_safe() -> None:
     assert entity_key("donald trump", "PERSON") != entity_key("donald trump", "ORG")
     assert offset_key("g", "articles", 3) == "g.articles.3"
     assert offset_key("team/a b", "articles", 0) == "team%2Fa%20b.articles.0"
-    shard = offset_key("__x__", "articles", 3)
-    assert count_document_id(shard, None, 0) == "all.__x__.articles.3.0"  # never a reserved __.*__ id
-    assert count_document_id(shard, 1_699_999_200, 2) == "1699999200.__x__.articles.3.2"
+    # dots are escaped, so no two (group, topic) pairs share a key
+    assert offset_key("a.b", "c", 0) == "a%2Eb.c.0" != offset_key("a", "b.c", 0) == "a.b%2Ec.0"
+    assert publication_name(publication_key(" CNN  (Web News) ")) == "CNN (Web News)"
+    assert namespace_key("newscounts") == "n_bmV3c2NvdW50cw" != namespace_key("newscounts-blue")
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.article import Article
-from common.sinks.base import Sink, SinkUnavailable
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
+from common.sinks.base import SinkUnavailable
+from tests.sinks.support import SinkSpec, Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_EXCLUDED = {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
@@ -37,6 +36,13 @@ FIXED_TIMESTAMP_MS = int(time.time()) // 60 * 60_000
 """Kafka timestamp given to every produced record, so windows of articles without a date are known. It is
 recent on purpose: records older than the topic's retention (7 days by default) are deleted by the broker's
 retention check, which then silently removes a test's data between producing and consuming it."""
+STORE_ENV = {"COUNTS_NAMESPACE": "counts"}
+"""The counts namespace of the tests' consumer groups (whatever their group id), in their environment."""
+
+
+def group_store(spec: SinkSpec) -> Store:
+    """The store a test's consumer group writes (:func:`group_env` settings, :data:`STORE_ENV` namespace)."""
+    return open_store(spec, counts_namespace=STORE_ENV["COUNTS_NAMESPACE"], window="1d")
 
 
 # --- producing ---
@@ -199,6 +205,7 @@ def group_env(
         KAFKA_TOPIC=topic,
         KAFKA_DLQ_TOPIC=f"{topic}.dlq",
         KAFKA_GROUP_ID=group,
+        COUNTS_NAMESPACE=STORE_ENV["COUNTS_NAMESPACE"],
         WINDOW="1d",
         FLUSH_INTERVAL="1s",
         SESSION_TIMEOUT="6s",
@@ -213,7 +220,7 @@ def group_env(
 
 
 def wait_until_flushed(
-    sink: Sink,
+    sink: Store,
     group: str,
     topic: str,
     ends: Mapping[int, int],
@@ -250,14 +257,14 @@ def wait_until_flushed(
 
 
 @contextmanager
-def sink_under_test(kind: str, folder: Path, emulator: str | None = None) -> Iterator[tuple[dict[str, str], Sink]]:
-    """A fresh, empty sink of ``kind`` (``sqlite``: a file in ``folder``; ``firestore``: a project of its own on
+def sink_under_test(kind: str, folder: Path, emulator: str | None = None) -> Iterator[tuple[dict[str, str], Store]]:
+    """A fresh, empty store of ``kind`` (``sqlite``: a file in ``folder``; ``firestore``: a project of its own on
     the emulator at ``emulator``, cleared afterwards) and the environment that points a consumer group at it."""
     if kind == "sqlite":
         path = folder / "counts.sqlite3"
-        sqlite = SqliteSink(path)
+        sqlite = group_store(("sqlite", str(path)))
         try:
-            yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sqlite
+            yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sqlite
         finally:
             sqlite.close()
         return
@@ -265,9 +272,10 @@ def sink_under_test(kind: str, folder: Path, emulator: str | None = None) -> Ite
 
     assert kind == "firestore" and emulator is not None, kind
     project = f"sink-{uuid.uuid4().hex[:10]}"
-    firestore = FirestoreSink.connect(project, "(default)")
+    firestore = group_store(("firestore", project))
+    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": emulator, **STORE_ENV}
     try:
-        yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": emulator}, firestore
+        yield env, firestore
     finally:
         firestore.close()
         clear_emulator(emulator, project)
@@ -291,8 +299,8 @@ def reference_entities(
     model: str, articles: Sequence[Mapping[str, Any]], processes: int = 2
 ) -> list[list[tuple[str, str]]]:
     """spaCy run directly: each article's (text, label) entities, the articles dealt round-robin over
-    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it; a long
-    content in the pieces of ``consumer.nlp.ner_chunks`` at the default ``NER_CHUNK_CHARS``, as they read it)."""
+    ``processes`` fresh processes (the model with only tok2vec and ner, as the workers load it), each content
+    read whole, ``nlp(content)``: what the workers' NER in pieces promises to equal."""
     contents = [article["content"] for article in articles]
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         shares = list(pool.map(_entities_of, [model] * processes, [contents[i::processes] for i in range(processes)]))
@@ -303,14 +311,10 @@ def reference_entities(
 
 
 def _entities_of(model: str, contents: list[str]) -> list[list[tuple[str, str]]]:
-    from consumer.nlp import load_ner, ner_chunks
+    from consumer.nlp import load_ner
 
     nlp = load_ner(model)
-    found: list[list[tuple[str, str]]] = []
-    for content in contents:
-        docs = nlp.pipe(ner_chunks(content, NER_CHUNK_CHARS), batch_size=1)
-        found.append([(ent.text, ent.label_) for doc in docs for ent in doc.ents])
-    return found
+    return [[(ent.text, ent.label_) for ent in nlp(content).ents] for content in contents]
 
 
 @dataclass
@@ -377,7 +381,7 @@ def event_seconds(published_at: str) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
 
 
-def sink_counts(sink: Sink) -> Counts:
+def sink_counts(sink: Store) -> Counts:
     """Read everything back through the sink's read API (all time, and per window with every entity)."""
     counts = Counts()
     for summary in sink.publications():

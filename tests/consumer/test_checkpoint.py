@@ -11,23 +11,22 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import (
+    CountWriter,
     OffsetLease,
     PartitionFlush,
     PublicationEntities,
     PublicationSummary,
-    Sink,
     SinkFlushTooLarge,
     SinkUnavailable,
     WindowSummary,
 )
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters
 from consumer.entities import ArticleEntity
 from consumer.pauses import Pauses
 from consumer.settings import ConsumerSettings
 from consumer.stats import WorkerStats
+from tests.sinks.support import Store, open_store
 
 TOPIC, GROUP = "articles", "g"
 WINDOW = 1_577_836_800
@@ -37,13 +36,15 @@ class FakeKafka:
     """Records what the checkpointer asks of its consumer; checks each commit follows the sink write. The
     results of asynchronous commits wait for :meth:`serve_commit_results` (librdkafka: the next ``consume``)."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: CountWriter) -> None:
         self.sink = sink
         self.assigned: dict[int, int] = {}
         self.paused: set[int] = set()
         self.seeks: list[tuple[int, int]] = []
         self.commits: list[tuple[int, int]] = []
         self.commit_fails = False
+        self.synchronous_failures: list[KafkaError] = []
+        """Errors the next synchronous commits fail with, one each, before they succeed again."""
         self.synchronous_commits = 0
         self.commit_results: list[tuple[KafkaError | None, list[TopicPartition]]] = []
         self.low_watermark = 0
@@ -70,6 +71,8 @@ class FakeKafka:
             self.commit_results.append((failure, offsets))
         else:
             self.synchronous_commits += 1
+            if failure is None and self.synchronous_failures:
+                failure = self.synchronous_failures.pop(0)
             if failure is not None:
                 raise KafkaException(failure)
         if failure is None:
@@ -88,10 +91,10 @@ class FakeKafka:
             checkpointer.on_commit(error, offsets)
 
 
-class FlakySink(Sink):
-    """A real sink that can be told to fail like an unreachable one."""
+class FlakySink(CountWriter):
+    """A real sink's writer that can be told to fail like an unreachable one; reads go to its reader."""
 
-    def __init__(self, inner: Sink) -> None:
+    def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.down = False
         self.too_large = False
@@ -123,9 +126,6 @@ class FlakySink(Sink):
 
     def windows(self, publication: str, **query: Any) -> list[WindowSummary] | None:
         return self.inner.windows(publication, **query)
-
-    def ping(self) -> None:
-        self.inner.ping()
 
     def close(self) -> None:
         self.inner.close()
@@ -159,7 +159,7 @@ class Clock:
 class Harness:
     """One worker's checkpointer with its fakes."""
 
-    def __init__(self, sink: Sink, **settings: Any) -> None:
+    def __init__(self, sink: CountWriter, **settings: Any) -> None:
         self.kafka = FakeKafka(sink)
         self.dead_letters = FakeDeadLetters()
         self.clock = Clock()
@@ -224,28 +224,32 @@ class Harness:
         self.flush_due()
 
 
+def sqlite_store(tmp_path: Path) -> Store:
+    return open_store(("sqlite", str(tmp_path / "counts.sqlite3")), kafka_group_id=GROUP)
+
+
 @pytest.fixture
 def sink(tmp_path: Path) -> FlakySink:
-    return FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
+    return FlakySink(sqlite_store(tmp_path))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.integration)])
 def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlakySink]:
     """Both real sinks, for the fencing tests (Firestore: a project of its own on the emulator)."""
     if request.param == "sqlite":
-        yield FlakySink(SqliteSink(tmp_path / "counts.sqlite3"))
+        yield FlakySink(sqlite_store(tmp_path))
         return
     from devservices.firestore import clear_emulator
 
     host = request.getfixturevalue("firestore_emulator")
     project = f"checkpoint-{uuid.uuid4().hex[:10]}"
-    sink = FirestoreSink.connect(project, "(default)")
-    yield FlakySink(sink)
-    sink.close()
+    store = open_store(("firestore", project), kafka_group_id=GROUP)
+    yield FlakySink(store)
+    store.close()
     clear_emulator(host, project)
 
 
-def articles(sink: Sink) -> int:
+def articles(sink: FlakySink) -> int:
     return sum(summary.articles for summary in sink.publications())
 
 
@@ -504,6 +508,39 @@ def test_an_unconfirmed_asynchronous_commit_is_made_again_synchronously_before_h
     worker.flush_due()  # flushed and committed asynchronously; the result is not served yet
     worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
     assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(0, 1), (0, 1)], 1)
+
+
+def test_a_hand_over_commit_is_sent_again_after_a_retriable_failure_and_not_after_another(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0, 1)
+    worker.count(0, 0, "A")
+    worker.count(1, 0, "B")
+    worker.kafka.synchronous_failures = [KafkaError(KafkaError.REBALANCE_IN_PROGRESS), KafkaError(KafkaError._FATAL)]
+    started = worker.clock.now
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([], 2)  # the second error is not retriable
+    assert worker.clock.now == started + 0.2
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 1)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(1, 1)], 3)
+
+
+def test_a_newer_offset_is_committed_once_the_result_of_the_commit_in_flight_is_known(sink: FlakySink) -> None:
+    """librdkafka may hold an asynchronous commit back for a moment (the coordinator moving) and send a later
+    one first: with two commits of one partition in flight, the older could land last and stay."""
+    worker = Harness(sink)
+    worker.assign(0)
+    worker.count(0, 0, "A")
+    worker.clock.now += 10
+    worker.flush_due()  # flush 1, its commit in flight (the result is not served yet)
+    worker.count(0, 1, "B")
+    worker.clock.now += 10
+    worker.flush_due()  # flush 2: stored in the sink, its commit waits
+    assert (worker.kafka.commits, worker.checkpointer.seconds_until_due()) == ([(0, 1)], None)
+    worker.after(0)  # the first result is served: the second commit is sent
+    assert worker.kafka.commits == [(0, 1), (0, 2)]
+    worker.after(0)
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
+    assert worker.kafka.synchronous_commits == 0  # Kafka confirmed the stored offset: nothing sent again
 
 
 def test_the_failure_of_an_older_asynchronous_commit_does_not_recommit_its_offset(sink: FlakySink) -> None:

@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from common.sinks.sqlite import SqliteSink
 from consumer.entities import ArticleEntity
 from consumer.pending import PendingPartition, article_digest
 from tests.consumer.support import (
+    STORE_ENV,
     article_records,
     assert_counts_equal,
     consumer_group,
     expected_counts,
     group_env,
+    group_store,
     merge_ends,
     produce,
     reference_entities,
@@ -58,17 +59,17 @@ def test_remember_zero_turns_deduplication_off() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_retried_article_is_counted_once_even_after_a_restart(
-    kafka_bootstrap: str, fresh_topic: Callable[..., str], sample_articles: list[dict[str, Any]], tmp_path: Path
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], demo_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    articles = [dict(article, content=article["content"][:600]) for article in sample_articles[:6]]
+    articles = [dict(article, content=article["content"][:600]) for article in demo_articles[:6]]
     topic = fresh_topic("dedup", partitions=2)
     group = f"g-{topic}"
-    sink_env = {"SINK": "sqlite", "SQLITE_PATH": str(tmp_path / "counts.sqlite3")}
+    sink_env = {"SINK": "sqlite", "SQLITE_PATH": str(tmp_path / "counts.sqlite3"), **STORE_ENV}
     env = group_env(kafka_bootstrap, topic, group, sink_env, consumer_processes=1)
     records = article_records(articles)
     # Each article, then a retry of the first three (same key and value, so same partition and id).
     first = produce(kafka_bootstrap, topic, records + records[:3])
-    store = SqliteSink(tmp_path / "counts.sqlite3")
+    store = group_store(("sqlite", str(tmp_path / "counts.sqlite3")))
     with consumer_group(env) as run:
         wait_until_flushed(store, group, topic, first, run)
         assert run.stop() == 0

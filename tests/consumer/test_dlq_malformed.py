@@ -3,9 +3,10 @@
 tests/consumer/test_group.py covers one message of each kind the issue names (not UTF-8, truncated JSON, not
 an object, a missing field, a wrong type, an empty publication, oversized content, a null value). This file
 adds what it lacks: random bytes, UTF-8 broken inside an otherwise valid article, the other fields with wrong
-types, bad dates, over-long ids and names, JSON that is not one object, a message larger than any article
-could be, and dates whose window lies outside what the sinks can store. Each must land in the dead-letter
-topic with its original bytes and an ``error`` header, and every valid article around them must be counted.
+types, bad dates, over-long ids and names, names with invisible characters, JSON that is not one object, a
+message larger than any article could be, and dates whose window lies outside what the sinks can store. Each
+must land in the dead-letter topic with its original bytes and an ``error`` header, and every valid article
+around them must be counted.
 """
 
 import json
@@ -19,19 +20,19 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from tests.chaos.support import expected_for
 from tests.consumer.support import (
+    STORE_ENV,
     article_records,
     assert_counts_equal,
     consumer_group,
     group_env,
+    group_store,
     produce,
     sink_counts,
     wait_until_flushed,
 )
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,6 +77,8 @@ POISON: list[tuple[bytes, str]] = [
     (b'{"publication": "P", "content": "x", "published_at": "yesterday"}', "published_at: Input should be a valid"),
     (json.dumps({"publication": "P", "content": "x", "id": "i" * 201}).encode(), "id: String should have at most"),
     (json.dumps({"publication": "P" * 201, "content": "x"}).encode(), "publication: must be at most 200 characters"),
+    (json.dumps({"publication": "P\u200b", "content": "x"}).encode(), "publication: must not contain an invisible"),
+    (json.dumps({"publication": "P\u202eQ", "content": "x"}).encode(), "U+202E RIGHT-TO-LEFT OVERRIDE"),
     (json.dumps({"publication": "P", "content": "\u00e9" * 10_001}).encode(), "content: must be at most 20000 bytes"),
     (json.dumps({"publication": "P", "content": "x", "title": "t" * 190_000}).encode(), "message too large"),
 ]
@@ -91,26 +94,26 @@ def topic(fresh_topic: Callable[..., str]) -> str:
 
 
 @pytest.fixture(params=["sqlite", "firestore"])
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     if request.param == "sqlite":
         path = tmp_path / "counts.sqlite3"
-        sqlite = SqliteSink(path)
-        yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sqlite
+        sqlite = group_store(("sqlite", str(path)))
+        yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sqlite
         sqlite.close()
         return
     from devservices.firestore import clear_emulator
 
     host: str = request.getfixturevalue("firestore_emulator")
     project = f"malformed-{uuid.uuid4().hex[:10]}"
-    firestore = FirestoreSink.connect(project, "(default)")
-    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": host}, firestore
+    firestore = group_store(("firestore", project))
+    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": host, **STORE_ENV}, firestore
     firestore.close()
     clear_emulator(host, project)
 
 
-def short_articles(sample_articles: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The ``count`` shortest of the first 300 sample articles (their entities are quick to compute)."""
-    return sorted(sample_articles[:300], key=lambda article: len(article["content"]))[:count]
+def short_articles(articles: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The ``count`` shortest of ``articles`` (their entities are quick to compute)."""
+    return sorted(articles, key=lambda article: len(article["content"]))[:count]
 
 
 def interleave(
@@ -147,11 +150,11 @@ def dead_letters(bootstrap: str, topic: str, expected: int, timeout: float = 30)
 
 
 def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counted(
-    kafka_bootstrap: str, topic: str, tmp_path: Path, sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, topic: str, tmp_path: Path, demo_articles: list[dict[str, Any]]
 ) -> None:
     path = tmp_path / "counts.sqlite3"
-    sink = SqliteSink(path)
-    articles = short_articles(sample_articles, 10)
+    sink = group_store(("sqlite", str(path)))
+    articles = short_articles(demo_articles, 10)
     records = interleave(article_records(articles), [value for value, _ in POISON])
     ends = produce(kafka_bootstrap, topic, records, headers=[("origin", b"malformed-test"), ("empty", None)])
     group = f"g-{topic}"
@@ -159,7 +162,7 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
         kafka_bootstrap,
         topic,
         group,
-        {"SINK": "sqlite", "SQLITE_PATH": str(path)},
+        {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV},
         consumer_processes=1,
         max_article_bytes=MAX_ARTICLE_BYTES,
     )
@@ -183,12 +186,12 @@ def test_malformed_messages_land_in_the_dead_letter_topic_and_the_rest_is_counte
 
 
 def test_a_date_whose_window_cannot_be_stored_is_dead_lettered_not_a_crash(
-    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, topic: str, sink: tuple[dict[str, str], Store], demo_articles: list[dict[str, Any]]
 ) -> None:
     """Valid ISO dates, but a window [start, start + 1 day) that ends after 9999-12-31 or starts before
     0001-01-01: no sink can store or serve it. It must be a dead letter saying so, and the group must go on."""
     env, store = sink
-    articles = short_articles(sample_articles, 4)
+    articles = short_articles(demo_articles, 4)
     poison = [
         json.dumps({"publication": "Far Future", "content": "Angela Merkel in Paris.", "published_at": moment}).encode()
         for moment in OUT_OF_RANGE_DATES

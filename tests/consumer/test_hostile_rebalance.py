@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from common.sinks.firestore import FirestoreSink
 from tests.chaos.support import TcpProxy, committed_offsets, expected_for
 from tests.consumer.records import RawRecord, create_topic, produce_each
 from tests.consumer.support import (
@@ -29,6 +28,7 @@ from tests.consumer.support import (
     assert_counts_equal,
     consumer_group,
     group_env,
+    group_store,
     poll_until,
     sink_counts,
     wait_until_flushed,
@@ -80,7 +80,7 @@ def test_revoking_8_partitions_from_a_worker_whose_sink_hangs_ends_within_the_de
         for index, (key, value) in enumerate(article_records(articles))
     ]
     ends = dict.fromkeys(range(PARTITIONS), 3)
-    direct = FirestoreSink.connect(project, "(default)")
+    direct = group_store(("firestore", project))
     a_env = group_env(kafka_bootstrap, topic, group, sink_env(project, proxy.host), flush_interval="10m", **SETTINGS)
     b_env = group_env(kafka_bootstrap, topic, group, sink_env(project, firestore_emulator), **SETTINGS)
     try:

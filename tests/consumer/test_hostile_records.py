@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from common.article import derive_article_id
-from common.sinks.base import OffsetLease, Sink, SinkFlushTooLarge
-from common.sinks.firestore import FirestoreSink
+from common.sinks.base import OffsetLease, SinkFlushTooLarge
 from consumer.entities import article_entities
 from consumer.pending import PendingPartition
 from consumer.settings import DEFAULT_EXCLUDED_LABELS
@@ -47,10 +46,12 @@ from tests.consumer.support import (
     assert_counts_equal,
     consumer_group,
     group_env,
+    group_store,
     sink_counts,
     sink_under_test,
     wait_until_flushed,
 )
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,13 +79,13 @@ def short(sample_articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     with sink_under_test("sqlite", tmp_path) as sink:
         yield sink
 
 
 @pytest.fixture(params=["sqlite", "firestore"])
-def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Sink]]:
+def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Store]]:
     emulator = request.getfixturevalue("firestore_emulator") if request.param == "firestore" else None
     with sink_under_test(request.param, tmp_path, emulator) as (env, sink):
         yield request.param, env, sink
@@ -124,7 +125,7 @@ class Outcome:
 def run_group_over(
     kafka_bootstrap: str,
     topic: str,
-    sink: tuple[dict[str, str], Sink],
+    sink: tuple[dict[str, str], Store],
     produced: list[RawRecord],
     **settings: str | int,
 ) -> Outcome:
@@ -150,7 +151,7 @@ def run_group_over(
 
 
 def check_counts_and_dead_letters(
-    kafka_bootstrap: str, outcome: Outcome, store: Sink, expected: list[Expected]
+    kafka_bootstrap: str, outcome: Outcome, store: Store, expected: list[Expected]
 ) -> None:
     """The counted articles' counts exactly, and exactly one right dead letter per record that is not counted
     (``expected``: one per produced record, in order)."""
@@ -181,7 +182,7 @@ def check_counts_and_dead_letters(
 def run_and_check(
     kafka_bootstrap: str,
     topic: str,
-    sink: tuple[dict[str, str], Sink],
+    sink: tuple[dict[str, str], Store],
     planned: list[tuple[RawRecord, Expected]],
     **settings: str | int,
 ) -> Outcome:
@@ -263,7 +264,7 @@ HOSTILE: dict[str, Callable[[int, Callable[[str], dict[str, Any]]], list[tuple[R
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_a_hostile_record_is_dead_lettered_and_its_partition_moves_on(
-    kafka_bootstrap: str, kind: str, sqlite: tuple[dict[str, str], Sink], short: list[dict[str, Any]]
+    kafka_bootstrap: str, kind: str, sqlite: tuple[dict[str, str], Store], short: list[dict[str, Any]]
 ) -> None:
     """Records as large as the broker accepts (its own limit, read from the topic: ~1 MB), whose dead letter
     cannot hold them whole, and undated articles whose record timestamp no window can hold, between known
@@ -317,7 +318,7 @@ def firestore_refuses_alone(article: dict[str, Any], emulator: str) -> None:
     pending = PendingPartition(0, (), 0)
     pending.add_article(0, article["publication"], 0, found)
     project = f"premise-{uuid.uuid4().hex[:8]}"
-    sink = FirestoreSink.connect(project, "(default)")
+    sink = group_store(("firestore", project))
     try:
         with pytest.raises(SinkFlushTooLarge):
             sink.write(pending.to_flush("premise", "premise", 0, DAY), OffsetLease(None, None))
@@ -328,7 +329,7 @@ def firestore_refuses_alone(article: dict[str, Any], emulator: str) -> None:
 
 def test_an_article_too_large_for_one_sink_write_is_dead_lettered_on_firestore_and_counted_on_sqlite(
     kafka_bootstrap: str,
-    any_sink: tuple[str, dict[str, str], Sink],
+    any_sink: tuple[str, dict[str, str], Store],
     short: list[dict[str, Any]],
     firestore_emulator: str,
 ) -> None:
@@ -355,7 +356,7 @@ def test_an_article_too_large_for_one_sink_write_is_dead_lettered_on_firestore_a
 
 
 def test_deduplication_is_per_publication_so_one_producer_cannot_suppress_another_publications_article(
-    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Sink], short: list[dict[str, Any]]
+    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Store], short: list[dict[str, Any]]
 ) -> None:
     """Same Kafka key, same partition, same article id, different publications: both counted. The same
     (publication, id) again, before or after a restart (the remembered ids travel with the offset in the

@@ -89,18 +89,17 @@ VALID_PUBLICATIONS = [
     "../offsets",
     "publications/x/entities",
     "Robert'); DROP TABLE publications;--",
-    "\u0000nul\u0000",
-    "bell\u0007 and escape \u001b[31m",
     "emoji 📰🗞️",
-    "right-to-left \u202eedcba",
-    "zero\u200bwidth",
     "__name__",
     "p" * 200,
     " " * 7 + "q" * 200 + "\n" * 3,
     " ".join(["w"] * 100),
 ]
-"""Publication names a producer may send: 1 to 200 characters once trimmed and inner whitespace collapsed."""
+"""Publication names a producer may send: 1 to 200 characters once trimmed and inner whitespace collapsed, and no
+control, format (bidi, zero-width), surrogate, private-use or unassigned character (docs/api.md)."""
 INVALID_PUBLICATIONS = ["", "   ", "\t\n\r", "\u3000\u2003", "p" * 201, " ".join(["w"] * 101)]
+INVALID_PUBLICATIONS += ["\u0000nul\u0000", "bell\u0007 and escape \u001b[31m", "right-to-left \u202eedcba"]
+INVALID_PUBLICATIONS += ["zero\u200bwidth", "private \ue000 use"]
 
 VALID_DATES = [
     "1000-01-01",

@@ -27,7 +27,6 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from common.sinks.base import Sink
 from devservices.process import free_port
 from tests.chaos.support import expected_for
 from tests.consumer.records import RawRecord, create_topic, produce_each
@@ -42,6 +41,7 @@ from tests.consumer.support import (
     sink_under_test,
     wait_until_flushed,
 )
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ DAY = 86_400
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Sink]]:
+def sqlite(tmp_path: Path) -> Iterator[tuple[dict[str, str], Store]]:
     with sink_under_test("sqlite", tmp_path) as sink:
         yield sink
 
@@ -70,7 +70,7 @@ def produce_to(bootstrap: str, topic: str, records: list[RawRecord]) -> None:
 
 
 def count_until(
-    bootstrap: str, topic: str, sink: tuple[dict[str, str], Sink], ends: dict[int, int]
+    bootstrap: str, topic: str, sink: tuple[dict[str, str], Store], ends: dict[int, int]
 ) -> tuple[ConsumerGroupRun, float]:
     """Run one worker until the sink's offsets are ``ends``, then stop it; its log, and the gaps the group's
     metrics endpoint counted."""
@@ -120,7 +120,7 @@ def check_gaps(counted: tuple[ConsumerGroupRun, float], expected: dict[int, tupl
 
 
 def test_records_deleted_before_they_were_counted_are_a_logged_forward_gap(
-    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Sink], articles: list[dict[str, Any]]
+    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Store], articles: list[dict[str, Any]]
 ) -> None:
     """Partition 0: 4 articles counted; 4 more produced while the group is down, the first 2 of them deleted
     (log start 6, stored offset 4). Partition 1: contiguous, no gap. The group resumes at offset 6 of
@@ -138,7 +138,7 @@ def test_records_deleted_before_they_were_counted_are_a_logged_forward_gap(
 
 
 def test_a_topic_deleted_and_created_again_is_a_logged_gap_and_its_new_records_are_all_counted(
-    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Sink], articles: list[dict[str, Any]]
+    kafka_bootstrap: str, sqlite: tuple[dict[str, str], Store], articles: list[dict[str, Any]]
 ) -> None:
     """5 + 2 articles counted (stored offsets 5 and 2); the topic is deleted and created again with the same
     name while the group is down, and gets 3 + 1 new articles: each partition's stored offset is beyond its

@@ -15,7 +15,7 @@ def test_defaults() -> None:
     assert settings.flush_interval.total_seconds() == 10
     assert settings.excluded_labels == {"CARDINAL", "DATE", "TIME", "MONEY", "ORDINAL", "PERCENT", "QUANTITY"}
     assert settings.kafka_group_protocol is GroupProtocol.CLASSIC
-    assert settings.ner_chunk_chars == NER_CHUNK_CHARS == 10_000  # the test reference cuts articles the same way
+    assert settings.ner_chunk_chars == NER_CHUNK_CHARS == 10_000  # what the tests' support module assumes
 
 
 def test_excluded_labels_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

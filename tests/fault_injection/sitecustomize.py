@@ -1,13 +1,14 @@
 """Test-only fault injection, loaded by every Python process started with this folder on PYTHONPATH
 (``tests.consumer.support.crash_after_sink_write``): nothing of it is in the service's code.
 
-With ``NEWSCOUNTS_TEST_CRASH_FILE`` set, the sinks the consumer opens are wrapped: when that file exists after a
+With ``NEWSCOUNTS_TEST_CRASH_FILE`` set, the sink writers the consumer opens are wrapped: when that file exists after a
 successful sink write, the first process to delete it logs ``event=injected_crash`` and dies with exit code 137
 (as if killed by SIGKILL) between the sink write and the Kafka commit.
 """
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,10 @@ def _install(crash_file: Path) -> None:
     import common.sinks.factory as factory
     from consumer.logs import event
 
-    open_sink = factory.open_sink
+    open_writer = factory.open_writer
 
-    class CrashingSink:
-        """Delegates everything to the real sink; dies once right after a write when the file exists."""
+    class CrashingWriter:
+        """Delegates everything to the real writer; dies once right after a write when the file exists."""
 
         def __init__(self, inner: Any) -> None:
             self._inner = inner
@@ -42,11 +43,14 @@ def _install(crash_file: Path) -> None:
             logging.shutdown()
             os._exit(EXIT_CODE)
 
-    def open_crashing_sink(settings: Any) -> Any:
-        return CrashingSink(open_sink(settings))
+    def open_crashing_writer(settings: Any) -> Any:
+        return CrashingWriter(open_writer(settings))
 
-    factory.open_sink = open_crashing_sink
+    factory.open_writer = open_crashing_writer
 
 
 if CRASH_FILE:
+    # Site customization runs before ``python -m`` puts the working directory on sys.path: without this, the
+    # imports below would find whichever checkout an installed package points to, not the one being run.
+    sys.path.insert(0, str(Path.cwd()))
     _install(Path(CRASH_FILE))

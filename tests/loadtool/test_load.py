@@ -4,11 +4,7 @@ sending to the real broker directly and through the real HTTP service."""
 import asyncio
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,7 +15,6 @@ import pytest
 from confluent_kafka import Consumer
 
 from common.article import Article, derive_article_id, parse_article
-from devservices.process import free_port, stop_process_group
 from loadtool.load import (
     Outgoing,
     Progress,
@@ -42,6 +37,7 @@ from loadtool.load import (
     send_http,
     send_kafka,
 )
+from tests.loadtool.support import API_KEY, producer_process
 
 GOOD = {"publication": "Vox", "content": "Angela Merkel met Emmanuel Macron.", "url": "https://vox.com/1"}
 
@@ -254,17 +250,17 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0
     return received
 
 
-def twenty_articles(sample_articles: list[dict[str, Any]]) -> list[Outgoing]:
-    articles = [SourceArticle(r, Article.model_validate(r).article_id) for r in sample_articles[:10]]
+def twenty_articles(demo_articles: list[dict[str, Any]]) -> list[Outgoing]:
+    articles = [SourceArticle(r, Article.model_validate(r).article_id) for r in demo_articles[:10]]
     return list(repeat_to_count(articles, 20))
 
 
 @pytest.mark.integration
 def test_send_kafka_delivers_keyed_articles(
-    kafka_bootstrap: str, fresh_topic: Callable[..., str], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, fresh_topic: Callable[..., str], demo_articles: list[dict[str, Any]]
 ) -> None:
     topic = fresh_topic("load")
-    stream = twenty_articles(sample_articles)
+    stream = twenty_articles(demo_articles)
     summary = send_kafka(stream, bootstrap=kafka_bootstrap, topic=topic, rate=None, progress=Progress(20, False))
     assert (summary.sent, summary.accepted, summary.errors, len(summary.latencies)) == (20, 20, 0, 20)
     received = consume_all(kafka_bootstrap, topic, 20)
@@ -282,44 +278,16 @@ def producer_service(
 ) -> Iterator[tuple[str, str]]:
     """``python -m producer`` on a free port, publishing to a fresh topic; yields (base URL, topic)."""
     topic = fresh_topic("load-http")
-    port = free_port()
-    env = dict(
-        os.environ,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        KAFKA_TOPIC=topic,
-        API_KEYS="load-test-key",
-        SINK="sqlite",
-        SQLITE_PATH=str(tmp_path / "counts.sqlite3"),
-        HOST="127.0.0.1",
-        PORT=str(port),
-        LOG_LEVEL="warning",
-    )
-    log = (tmp_path / "producer.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "producer"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "producer.log").read_text()
-                time.sleep(0.2)
+    with producer_process(kafka_bootstrap, topic, tmp_path) as url:
         yield url, topic
-    finally:
-        stop_process_group(process.pid, timeout=20)
-        log.close()
 
 
 @pytest.mark.integration
 def test_send_http_single_and_batch_reach_kafka(
-    kafka_bootstrap: str, producer_service: tuple[str, str], sample_articles: list[dict[str, Any]]
+    kafka_bootstrap: str, producer_service: tuple[str, str], demo_articles: list[dict[str, Any]]
 ) -> None:
     url, topic = producer_service
-    stream = twenty_articles(sample_articles)
+    stream = twenty_articles(demo_articles)
     answered: list[tuple[list[str], Counter[str]]] = []
 
     def send(requests: list[list[Outgoing]], batch: bool, api_key: str) -> Summary:
@@ -340,9 +308,9 @@ def test_send_http_single_and_batch_reach_kafka(
 
     refused = send([[o] for o in stream[:3]], batch=False, api_key="wrong")
     assert (refused.sent, refused.accepted, refused.rejected, dict(refused.statuses)) == (3, 0, 3, {"401": 3})
-    single = send([[o] for o in stream[:10]], batch=False, api_key="load-test-key")
+    single = send([[o] for o in stream[:10]], batch=False, api_key=API_KEY)
     assert (single.sent, single.accepted, single.errors, len(single.latencies)) == (10, 10, 0, 10)
-    batch = send(list(chunks(stream[10:], 4)), batch=True, api_key="load-test-key")
+    batch = send(list(chunks(stream[10:], 4)), batch=True, api_key=API_KEY)
     assert (batch.sent, batch.accepted, batch.rejected, len(batch.latencies)) == (10, 10, 0, 3)
     assert sorted(i for ids, outcomes in answered if outcomes == {"202": len(ids)} for i in ids) == sorted(
         o.article_id for o in stream

@@ -21,6 +21,16 @@ SECOND_KEY = "nc-test-second-0b1c2d3e4f5a6b7c8d9e"
 
 _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 
+ARTICLE_PLACES = [
+    b"%s",
+    b'{"publication": %s, "content": "x"}',
+    b'{"publication": "P", "content": %s}',
+    b'{"publication": "P", "content": "x", "id": %s}',
+    b'{"publication": "P", "content": "x", "published_at": %s}',
+    b'{"publication": "P", "content": "x", "unknown": %s}',
+]
+"""Where a raw JSON value goes in an article body (``place % value``): the whole body, or one of its fields."""
+
 
 def settings_for(bootstrap: str, topic: str, tmp_path: Path, **overrides: Any) -> ProducerSettings:
     """Settings of a service on ``topic`` with a private SQLite sink, unless ``overrides`` say otherwise."""
@@ -97,3 +107,16 @@ def record_json(record: Message) -> dict[str, Any]:
     assert isinstance(value, bytes)
     decoded: dict[str, Any] = json.loads(value)
     return decoded
+
+
+def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (partition -> next offset) for ``group``, as the consumer does after a flush."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        done = consumer.commit(
+            offsets=[TopicPartition(topic, partition, offset) for partition, offset in offsets.items()],
+            asynchronous=False,
+        )
+        assert done is not None and all(partition.error is None for partition in done), done
+    finally:
+        consumer.close()

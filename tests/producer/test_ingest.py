@@ -65,9 +65,9 @@ def expected_value(article: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_an_article_is_acknowledged_and_lands_in_kafka_keyed_by_its_id(
-    ingest: Ingest, sample_articles: list[dict[str, Any]]
+    ingest: Ingest, demo_articles: list[dict[str, Any]]
 ) -> None:
-    article = sample_articles[0]
+    article = demo_articles[0]
     answer = await ingest.client.post("/articles", json=article, headers=AUTH)
 
     assert answer.status_code == 202
@@ -299,9 +299,9 @@ async def test_keys_from_a_file_are_accepted(kafka_bootstrap: str, fresh_topic: 
 
 
 async def test_a_batch_with_good_and_bad_items_accepts_the_good_ones(
-    ingest: Ingest, sample_articles: list[dict[str, Any]]
+    ingest: Ingest, demo_articles: list[dict[str, Any]]
 ) -> None:
-    good = sample_articles[1:3]
+    good = demo_articles[1:3]
     items = [good[0], {"publication": "Reuters"}, 42, good[1], {"publication": " ", "content": "x", "url": 1}]
     answer = await ingest.client.post("/articles/batch", json=items, headers=AUTH)
 
@@ -343,8 +343,8 @@ async def test_a_batch_with_good_and_bad_items_accepts_the_good_ones(
     assert topic_size(ingest.bootstrap, ingest.topic) == 2
 
 
-async def test_a_batch_of_only_good_items_is_a_202(ingest: Ingest, sample_articles: list[dict[str, Any]]) -> None:
-    answer = await ingest.client.post("/articles/batch", json=sample_articles[:5], headers=AUTH)
+async def test_a_batch_of_only_good_items_is_a_202(ingest: Ingest, demo_articles: list[dict[str, Any]]) -> None:
+    answer = await ingest.client.post("/articles/batch", json=demo_articles[:5], headers=AUTH)
 
     assert answer.status_code == 202
     body = answer.json()
@@ -367,8 +367,8 @@ async def test_a_batch_of_only_bad_items_is_a_207_and_publishes_nothing(ingest: 
     assert topic_size(ingest.bootstrap, ingest.topic) == 0
 
 
-async def test_an_ndjson_batch_is_one_article_per_line(ingest: Ingest, sample_articles: list[dict[str, Any]]) -> None:
-    lines = [json.dumps(sample_articles[3]), "", '{"publication": "R", "content": ', json.dumps(sample_articles[4])]
+async def test_an_ndjson_batch_is_one_article_per_line(ingest: Ingest, demo_articles: list[dict[str, Any]]) -> None:
+    lines = [json.dumps(demo_articles[3]), "", '{"publication": "R", "content": ', json.dumps(demo_articles[4])]
     answer = await ingest.client.post("/articles/batch", content="\n".join(lines) + "\n", headers=NDJSON)
 
     assert answer.status_code == 207
@@ -380,7 +380,7 @@ async def test_an_ndjson_batch_is_one_article_per_line(ingest: Ingest, sample_ar
     ]
     records = read_back(ingest.bootstrap, ingest.topic, 2)
     assert sorted(record_json(record)["url"] for record in records) == sorted(
-        [sample_articles[3]["url"], sample_articles[4]["url"]]
+        [demo_articles[3]["url"], demo_articles[4]["url"]]
     )
 
 
@@ -431,9 +431,7 @@ async def test_a_batch_body_that_is_not_an_array_is_a_422(ingest: Ingest, raw: b
     assert answer.json() == {"detail": f"body: {problem}", "errors": [{"field": "body", "problem": problem}]}
 
 
-async def test_a_record_larger_than_the_topic_accepts_is_a_413(
-    kafka_bootstrap: str, tmp_path: Path, sample_articles: list[dict[str, Any]]
-) -> None:
+async def test_a_record_larger_than_the_topic_accepts_is_a_413(kafka_bootstrap: str, tmp_path: Path) -> None:
     topic = f"producer-tiny-records-{uuid.uuid4().hex[:10]}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "2000"})])[topic].result(timeout=30)

@@ -13,11 +13,11 @@ import pytest
 
 from common.keys import publication_key
 from common.settings import SinkKind
-from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, Sink, WindowDelta
-from common.sinks.factory import open_sink
+from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
 from devservices.process import free_port
 from producer.settings import ProducerSettings
 from tests.producer.support import API_KEY, service, settings_for
+from tests.sinks.support import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -66,7 +66,7 @@ def flushes() -> list[PartitionFlush]:
     ]
 
 
-def write_known_counts(sink: Sink) -> None:
+def write_known_counts(sink: Store) -> None:
     for flush in flushes():
         sink.write(flush, sink.read_offset(GROUP, TOPIC, flush.partition))
 
@@ -77,6 +77,19 @@ def iso(epoch: int) -> str:
 
 def entity(text: str, label: str, mentions: int, articles: int) -> dict[str, Any]:
     return {"text": text, "label": label, "mentions": mentions, "articles": articles}
+
+
+def answer_of(
+    publication: str, articles: int, entities: list[dict[str, Any]], start: int | None = None, end: int | None = None
+) -> dict[str, Any]:
+    """An entities answer; ``start``/``end``: the range it covers (None: unbounded)."""
+    return {
+        "publication": publication,
+        "articles": articles,
+        "start": None if start is None else iso(start),
+        "end": None if end is None else iso(end),
+        "entities": entities,
+    }
 
 
 TRUMP_ALL = entity("Donald Trump", "PERSON", 7, 3)
@@ -106,7 +119,7 @@ def sink_settings(kind: str, request: pytest.FixtureRequest, bootstrap: str, tmp
 @pytest.fixture(params=["sqlite", "firestore"])
 async def counts(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Counts]:
     settings = sink_settings(request.param, request, kafka_bootstrap, tmp_path)
-    sink = open_sink(settings)
+    sink = Store(settings)
     try:
         write_known_counts(sink)
     finally:
@@ -136,11 +149,7 @@ async def test_entities_all_time_ranked_by_mentions_then_text(counts: Counts) ->
     answer = await counts.client.get("/publications/Reuters/entities")
 
     assert answer.status_code == 200
-    assert answer.json() == {
-        "publication": "Reuters",
-        "articles": 6,
-        "entities": [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON],
-    }
+    assert answer.json() == answer_of("Reuters", 6, [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON])
 
 
 async def test_entities_limit_and_limit_zero(counts: Counts) -> None:
@@ -154,18 +163,14 @@ async def test_entities_limit_and_limit_zero(counts: Counts) -> None:
 async def test_entities_ties_are_ordered_by_text(counts: Counts) -> None:
     answer = await counts.client.get("/publications/A%2FB%20Weekly/entities")
 
-    assert answer.json() == {
-        "publication": "A/B Weekly",
-        "articles": 4,
-        "entities": [entity("AB", "ORG", 4, 4), entity("Bern", "GPE", 4, 2)],
-    }
+    assert answer.json() == answer_of("A/B Weekly", 4, [entity("AB", "ORG", 4, 4), entity("Bern", "GPE", 4, 2)])
 
 
 @pytest.mark.parametrize("label", ["GPE", "gpe", " GPE "])
 async def test_entities_of_one_label(counts: Counts, label: str) -> None:
     answer = await counts.client.get("/publications/Reuters/entities", params={"label": label})
 
-    assert answer.json() == {"publication": "Reuters", "articles": 6, "entities": [CHINA, WASHINGTON]}
+    assert answer.json() == answer_of("Reuters", 6, [CHINA, WASHINGTON])
 
 
 @pytest.mark.parametrize(("label", "expected"), [("NOPE", []), ("", [TRUMP_ALL, FED_ALL, CHINA, WASHINGTON])])
@@ -175,32 +180,47 @@ async def test_an_unknown_label_is_empty_and_an_empty_label_is_all(
     answer = await counts.client.get("/publications/Reuters/entities", params={"label": label})
 
     assert answer.status_code == 200
-    assert answer.json() == {"publication": "Reuters", "articles": 6, "entities": expected}
+    assert answer.json() == answer_of("Reuters", 6, expected)
+
+
+JAN_2021 = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp())
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "articles", "entities"),
+    ("start", "end", "articles", "entities", "covered"),
     [
-        (iso(T1), iso(T2), 2, [CHINA, entity("Donald Trump", "PERSON", 2, 1)]),
-        ("2020-07-20", "2020-07-20T01:00:01", 5, [TRUMP_ALL, entity("Fed", "ORG", 4, 3), CHINA, WASHINGTON]),
-        (iso(T2 + 1800), None, 1, [entity("Fed", "ORG", 1, 1)]),
+        (iso(T1), iso(T2), 2, [CHINA, entity("Donald Trump", "PERSON", 2, 1)], (T1, T2)),
+        (
+            "2020-07-20",
+            "2020-07-20T01:00:01",
+            5,
+            [TRUMP_ALL, entity("Fed", "ORG", 4, 3), CHINA, WASHINGTON],
+            (T0, T2),
+        ),
+        (iso(T2 + 1800), None, 1, [entity("Fed", "ORG", 1, 1)], (T2, None)),
         (
             None,
             "2020-07-20T00:30:00+00:00",
             3,
             [entity("Donald Trump", "PERSON", 5, 2), entity("Fed", "ORG", 4, 3), WASHINGTON],
+            (None, T1),
         ),
-        ("2021-01-01", "2021-01-02", 0, []),
+        ("2021-01-01", "2021-01-02", 0, [], (JAN_2021, JAN_2021 + 86_400)),
     ],
 )
 async def test_entities_of_the_windows_overlapping_a_range_merged(
-    counts: Counts, start: str | None, end: str | None, articles: int, entities: list[dict[str, Any]]
+    counts: Counts,
+    start: str | None,
+    end: str | None,
+    articles: int,
+    entities: list[dict[str, Any]],
+    covered: tuple[int | None, int | None],
 ) -> None:
     params = {key: value for key, value in (("start", start), ("end", end)) if value is not None}
     answer = await counts.client.get("/publications/Reuters/entities", params=params)
 
     assert answer.status_code == 200
-    assert answer.json() == {"publication": "Reuters", "articles": articles, "entities": entities}
+    assert answer.json() == answer_of("Reuters", articles, entities, *covered)
 
 
 async def test_windows_in_time_order_with_their_top_entities(counts: Counts) -> None:
@@ -257,12 +277,8 @@ async def test_names_as_sent_url_encoded(counts: Counts) -> None:
     cnn = await counts.client.get("/publications/CNN%20(Web%20News)/entities")
     unicode = await counts.client.get("/publications/%C3%9Cn%C3%AFcode%20Times/entities")
 
-    assert cnn.json() == {"publication": "CNN (Web News)", "articles": 1, "entities": [entity("Atlanta", "GPE", 2, 1)]}
-    assert unicode.json() == {
-        "publication": "Ünïcode Times",
-        "articles": 1,
-        "entities": [entity("Zürich", "GPE", 1, 1)],
-    }
+    assert cnn.json() == answer_of("CNN (Web News)", 1, [entity("Atlanta", "GPE", 2, 1)])
+    assert unicode.json() == answer_of("Ünïcode Times", 1, [entity("Zürich", "GPE", 1, 1)])
 
 
 @pytest.mark.parametrize("path", ["/publications/Nobody/entities", "/publications/reuters/windows"])
@@ -314,7 +330,7 @@ async def test_an_empty_publication_is_a_422(counts: Counts) -> None:
     answer = await counts.client.get("/publications/%20/entities")
 
     assert answer.status_code == 422
-    assert answer.json()["detail"] == "publication: must not be empty"
+    assert answer.json()["detail"] == "publication: must not be empty or only whitespace"
 
 
 async def test_garbage_parameters_never_get_a_500(counts: Counts) -> None:
@@ -342,7 +358,8 @@ async def test_garbage_parameters_never_get_a_500(counts: Counts) -> None:
         answer = await counts.client.get(path)
         statuses.append(answer.status_code)
         assert answer.status_code in {200, 404, 405, 422}, (path[:80], answer.text)
-    assert statuses == [404, 404, 404, 404, 422, 200, 422, 200, 200, 200, 422, 200, 200, 404, 422, 404, 404]
+    # a NUL in a name (the second path) is a character no publication may hold: 422
+    assert statuses == [404, 422, 404, 404, 422, 200, 422, 200, 200, 200, 422, 200, 200, 404, 422, 404, 404]
 
 
 async def test_reads_may_require_a_key(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -407,3 +424,113 @@ async def test_an_unreachable_firestore_is_a_503(
     assert ready.status_code == 503
     assert ready.json()["kafka"] == "ok"
     assert ready.json()["sink"].startswith("the counts store cannot be read: ")
+
+
+async def test_publications_come_a_page_at_a_time(counts: Counts) -> None:
+    first = await counts.client.get("/publications", params={"limit": 2})
+    cursor = first.headers["next-cursor"]
+    assert first.headers["link"] == f'</publications?limit=2&cursor={cursor}>; rel="next"'
+    second = await counts.client.get("/publications", params={"limit": 2, "cursor": cursor})
+
+    assert [(p["publication"], p["articles"]) for p in first.json()] == [("Reuters", 6), ("A/B Weekly", 4)]
+    assert [(p["publication"], p["articles"]) for p in second.json()] == [("CNN (Web News)", 1), ("Ünïcode Times", 1)]
+    assert "next-cursor" not in second.headers and "link" not in second.headers
+    reuters = first.json()[0]
+    assert (reuters["start"], reuters["end"]) == (iso(T0), iso(T2 + HOUR))
+    bad = await counts.client.get("/publications", params={"limit": 2, "cursor": "garbage"})
+    problem = "not a cursor this service issued: send the Next-Cursor of the previous page"
+    assert (bad.status_code, bad.json()) == (
+        422,
+        {"detail": f"cursor: {problem}", "errors": [{"field": "cursor", "problem": problem}]},
+    )
+
+
+def point(start: int, end: int, articles: int, mentions: int, mentioned: int) -> dict[str, Any]:
+    return {
+        "start": iso(start),
+        "end": iso(end),
+        "articles": articles,
+        "mentions": mentions,
+        "entity_articles": mentioned,
+    }
+
+
+async def test_a_series_of_one_entity(counts: Counts) -> None:
+    hourly = await counts.client.get(
+        "/publications/Reuters/series", params={"text": "donald trump", "label": "person", "step": "hour"}
+    )
+    daily = await counts.client.get(
+        "/publications/Reuters/series",
+        params={"text": "Donald Trump", "label": "PERSON", "start": "2020-07-19", "end": "2020-07-21T00:00:01"},
+    )
+
+    assert hourly.status_code == 200
+    assert hourly.json() == {
+        "publication": "Reuters",
+        "text": "donald trump",
+        "label": "PERSON",
+        "step": "hour",
+        "start": iso(T0),
+        "end": iso(T2 + HOUR),
+        "points": [point(T0, T1, 3, 5, 2), point(T1, T2, 2, 2, 1), point(T2, T2 + HOUR, 1, 0, 0)],
+    }
+    day = 86_400
+    assert daily.json()["points"] == [
+        point(T0 - day, T0, 0, 0, 0),
+        point(T0, T0 + day, 6, 7, 3),
+        point(T0 + day, T0 + 2 * day, 0, 0, 0),
+    ]
+
+
+async def test_the_publications_of_an_entity(counts: Counts) -> None:
+    answer = await counts.client.get("/entities", params={"text": "Fed", "label": "ORG"})
+    ranged = await counts.client.get("/entities", params={"text": "fed", "label": "org", "start": "2020-07-20T01:00"})
+
+    assert answer.status_code == 200
+    fed = {"publication": "Reuters", "mentions": 5, "articles": 4, "publication_articles": 6}
+    assert answer.json() == {"text": "Fed", "label": "ORG", "start": None, "end": None, "publications": [fed]}
+    assert ranged.json() == {"text": "fed", "label": "ORG", "start": iso(T0), "end": None, "publications": [fed]}
+
+
+async def test_entity_search_ignores_case_and_accents(counts: Counts) -> None:
+    zurich = await counts.client.get("/entities/search", params={"q": "ZU"})
+    places = await counts.client.get("/entities/search", params={"q": "b", "label": "gpe"})
+
+    assert zurich.status_code == 200
+    assert zurich.json() == [entity("Zürich", "GPE", 1, 1)]
+    assert places.json() == [entity("Bern", "GPE", 4, 2)]
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "problem"),
+    [
+        ("/publications/Reuters/entities?view=aliased", "view", "the aliased view is not available yet: use raw"),
+        ("/publications?view=aliased", "view", "the aliased view is not available yet: use raw"),
+        ("/entities/search?q=a&view=aliased", "view", "the aliased view is not available yet: use raw"),
+        ("/publications/Reuters/series?text=Fed", "label", "Field required"),
+        ("/entities?label=ORG", "text", "Field required"),
+        ("/entities/search", "q", "Field required"),
+        (
+            "/publications/Reuters/series?text=Fed&label=ORG&step=fortnight",
+            "step",
+            "Input should be 'hour', 'day', 'week', 'month' or 'year'",
+        ),
+        (
+            "/publications/Reuters/series?text=Fed&label=ORG&step=hour&start=2000-01-01",
+            "step",
+            "more than 10,000 points: ask for a longer step or a shorter range",
+        ),
+        ("/publications?limit=1001", "limit", "Input should be less than or equal to 1000"),
+    ],
+)
+async def test_bad_trend_parameters_are_a_422_naming_them(counts: Counts, path: str, field: str, problem: str) -> None:
+    answer = await counts.client.get(path)
+
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": f"{field}: {problem}", "errors": [{"field": field, "problem": problem}]}
+
+
+async def test_a_series_of_an_unknown_publication_is_a_404(counts: Counts) -> None:
+    answer = await counts.client.get("/publications/Nobody/series", params={"text": "Fed", "label": "ORG"})
+
+    assert answer.status_code == 404

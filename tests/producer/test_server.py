@@ -126,13 +126,22 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
     assert sorted(spec["paths"]) == [
         "/articles",
         "/articles/batch",
+        "/entities",
+        "/entities/search",
         "/healthz",
         "/metrics",
         "/publications",
         "/publications/{publication}/entities",
+        "/publications/{publication}/series",
         "/publications/{publication}/windows",
         "/readyz",
+        "/status",
     ]
+    status = spec["paths"]["/status"]["get"]
+    assert status["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Status"
+    }
+    assert "Next-Cursor" in spec["paths"]["/publications"]["get"]["responses"]["200"]["headers"]
     single = spec["paths"]["/articles"]["post"]
     batch = spec["paths"]["/articles/batch"]["post"]
     assert single["requestBody"]["content"]["application/json"]["example"]["publication"] == "Reuters"
@@ -142,7 +151,16 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
     assert sorted(batch["responses"]) == ["202", "207", "401", "413", "415", "422", "503"]
     assert single["security"] == [{"APIKeyHeader": []}]
     schemas = spec["components"]["schemas"]
-    for name in ("Accepted", "BatchResult", "ValidationErrorBody", "EntityCount"):
+    for name in (
+        "Accepted",
+        "BatchResult",
+        "ValidationErrorBody",
+        "EntityCount",
+        "Status",
+        "PartitionStatus",
+        "EntitySeries",
+        "EntityMatch",
+    ):
         assert schemas[name].get("examples") or any(
             "examples" in field for field in schemas[name]["properties"].values()
         ), name
@@ -154,6 +172,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
         "label",
         "start",
         "end",
+        "view",
     ]
 
 

@@ -1,0 +1,325 @@
+"""The Firestore read side (also the emulator): the primitive reads of :mod:`common.sinks.reading`.
+
+Every answer reads one snapshot: its first read fixes a ``read_time`` and the others read the store as it
+was then, so an article count and the entity sums beside it never come from different commits. Reads
+project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one entity's entries), so a
+read decodes what it uses, not whole documents. The client is thread-safe: one reader serves every thread.
+"""
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1 import FieldFilter, Query
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from common.keys import publication_document_id
+from common.sinks.buckets import Bucket, Level, bucket_at, epoch_of, levels
+from common.sinks.firestore import (
+    IN_VALUES,
+    PING_TIMEOUT_SECONDS,
+    READ_RETRY,
+    client_for,
+    namespace_root,
+    raw_documents,
+    reading,
+)
+from common.sinks.firestore_layout import (
+    DICTIONARY,
+    PUBLICATION_CONTAINER,
+    index_container,
+    publication_container,
+    spelled,
+    split_storage_key,
+    storage_key,
+)
+from common.sinks.reading import BucketRows, Header, IndexRows, Known, RollupReader, Row, Snapshot, chunks
+
+HEADER_FIELDS = ["name", "articles", "first", "last", "updated_at"]
+
+MAX_PROJECTED_FIELDS = 400
+"""Most field paths one query projects; a read of more buckets projects whole maps and keeps what it needs."""
+
+
+class FirestoreReader(RollupReader):
+    """The read side of one counts namespace."""
+
+    def __init__(self, client: firestore.Client, namespace: str, window_seconds: int) -> None:
+        super().__init__(window_seconds)
+        self._client = client
+        self._root = namespace_root(client, namespace)
+        self._lock = threading.Lock()
+        self.documents_read = 0
+        """Documents this reader has read so far (what Firestore bills reads by), for measurements."""
+
+    def _counted(self, documents: int) -> None:
+        with self._lock:
+            self.documents_read += documents
+
+    @classmethod
+    def connect(cls, project: str, database: str, namespace: str, window_seconds: int) -> "FirestoreReader":
+        return cls(client_for(project, database), namespace, window_seconds)
+
+    @contextmanager
+    def _snapshot(self, what: str) -> Iterator["_FirestoreSnapshot"]:
+        snapshot = _FirestoreSnapshot(self._root, self.window_seconds)
+        try:
+            with reading(what):
+                yield snapshot
+        finally:
+            self._counted(snapshot.documents)
+
+    def ping(self) -> None:
+        query = self._root.collection("offsets").select(["offset"]).limit(1)
+        with reading("be read"):
+            list(query.stream(retry=READ_RETRY, timeout=PING_TIMEOUT_SECONDS))
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+
+def _path(*names: str) -> str:
+    return FieldPath(*names).to_api_repr()
+
+
+def _add_buckets(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, BucketRows]) -> None:
+    """Add a stored document's buckets that are in ``by_key`` to ``found``."""
+    for bucket_key, articles in fields["n"].map_value.fields.items() if "n" in fields else ():
+        if bucket_key in by_key:
+            found[by_key[bucket_key]].articles += articles.integer_value
+    for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
+        if bucket_key in by_key:
+            _add_entries(entities, found[by_key[bucket_key]].entities)
+
+
+def _add_entries(entities: Any, rows: dict[str, Row]) -> None:
+    """Add one bucket's stored entries (a map of entity -> {m, a, s}) to ``rows``: the sums, and the spelling
+    with the latest window (then the larger)."""
+    for key, entry in entities.map_value.fields.items():
+        values = entry.map_value.fields
+        text, seen = _latest(values["s"])
+        row = rows.get(key[:32])
+        if row is None:
+            rows[key[:32]] = Row(key[32:], text, seen, values["m"].integer_value, values["a"].integer_value)
+            continue
+        row.mentions += values["m"].integer_value
+        row.articles += values["a"].integer_value
+        if (seen, text) > (row.seen, row.text):
+            row.seen, row.text = seen, text
+
+
+def _latest(spellings: Any) -> tuple[str, int]:
+    """(text, window) of the spelling with the latest window, then the larger text."""
+    stored = spellings.map_value.fields
+    if len(stored) == 1:
+        for key, value in stored.items():
+            return spelled(key), value.integer_value
+    seen, text = max((value.integer_value, spelled(key)) for key, value in stored.items())
+    return text, seen
+
+
+class _FirestoreSnapshot(Snapshot):
+    def __init__(self, root: Any, window_seconds: int) -> None:
+        self._root = root
+        self._window_seconds = window_seconds
+        self._read_time: datetime | None = None
+        """Fixed by the first read that returns a document; until then nothing was read that could disagree."""
+        self.documents = 0
+        """Documents read in this snapshot."""
+
+    def _documents(self, query: Any) -> Iterator[tuple[str, Any]]:
+        """Raw documents of ``query`` as of this snapshot (the first read of the snapshot fixes its time)."""
+        for name, fields, read_time in raw_documents(query, self._read_time):
+            self.documents += 1
+            if self._read_time is None:
+                self._read_time = read_time
+            yield name, fields
+
+    def _publication(self, pub_key: str) -> Any:
+        return self._root.collection("publications").document(publication_document_id(pub_key))
+
+    def _own_document(self, pub_key: str) -> Any:
+        """A query for the publication's own document (a query, so that it reads raw, at the snapshot's time)."""
+        publications = self._root.collection("publications")
+        return publications.where(filter=FieldFilter(FieldPath.document_id(), "==", self._publication(pub_key)))
+
+    @staticmethod
+    def _header(pub_key: str, fields: Any) -> Header:
+        updated = fields["updated_at"].timestamp_value.ToDatetime(tzinfo=UTC)
+        return Header(
+            pub_key,
+            fields["name"].string_value,
+            fields["articles"].integer_value,
+            fields["first"].integer_value,
+            fields["last"].integer_value,
+            updated,
+        )
+
+    def header(self, pub_key: str) -> Header | None:
+        for _, fields in self._documents(self._own_document(pub_key).select(HEADER_FIELDS)):
+            if "name" in fields:
+                return self._header(pub_key, fields)
+        return None
+
+    def page(self, limit: int, after: tuple[int, str] | None) -> list[Header]:
+        query = (
+            self._root.collection("publications")
+            .select(HEADER_FIELDS)
+            .order_by("articles", direction=Query.DESCENDING)
+            .order_by("name")
+        )
+        if after is not None:
+            query = query.start_after({"articles": after[0], "name": after[1]})
+        if limit:
+            query = query.limit(limit)
+        return [self._header(name, fields) for name, fields in self._documents(query)]
+
+    def _rollup_documents(
+        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None
+    ) -> Iterator[Any]:
+        """The raw fields of the publication's count documents holding ``buckets``, projected on them."""
+        key = None if entity is None else storage_key(*entity)
+        per_container: dict[str, list[str]] = {}
+        for bucket in buckets:
+            paths = per_container.setdefault(publication_container(bucket), [])
+            paths += [_path("n", bucket.key), _path("e", bucket.key) if key is None else _path("e", bucket.key, key)]
+        for containers, paths in _projected_reads(per_container):
+            rollups = self._publication(pub_key).collection("rollups")
+            queries = [rollups.where(filter=FieldFilter("cont", "in", containers))]
+            if PUBLICATION_CONTAINER in containers:  # its first generation is the publication's own document
+                queries.append(self._own_document(pub_key))
+            for query in queries:
+                for _, fields in self._documents(query.select(paths)):
+                    yield fields
+
+    def rollups(
+        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
+    ) -> dict[Bucket, BucketRows]:
+        found = {bucket: BucketRows() for bucket in buckets}
+        by_key = {bucket.key: bucket for bucket in buckets}
+        for fields in self._rollup_documents(pub_key, buckets, entity):
+            _add_buckets(fields, by_key, found)
+        return found
+
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
+        wanted = {bucket.key for bucket in buckets}
+        articles, rows = 0, dict[str, Row]()
+        for fields in self._rollup_documents(pub_key, buckets, None):
+            for bucket_key, count in fields["n"].map_value.fields.items() if "n" in fields else ():
+                if bucket_key in wanted:
+                    articles += count.integer_value
+            for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
+                if bucket_key in wanted:
+                    _add_entries(entities, rows)
+        return articles, rows
+
+    def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
+        months, moment = [], bucket_at(Level.MONTH, low, 1)
+        while moment.start < high:  # the month containers, named by any of their days
+            months.append(publication_container(bucket_at(Level.DAY, moment.start, 1)))
+            moment = bucket_at(Level.MONTH, moment.end, 1)
+        found: dict[Bucket, BucketRows] = {}
+        for part in chunks(months, IN_VALUES):
+            query = self._publication(pub_key).collection("rollups").where(filter=FieldFilter("cont", "in", list(part)))
+            for _, fields in self._documents(query.select(["n", "e"])):
+                by_key = {}
+                named = [
+                    *(fields["n"].map_value.fields if "n" in fields else ()),
+                    *(fields["e"].map_value.fields if "e" in fields else ()),
+                ]
+                for bucket_key in named:  # a generation may hold a window's entities but not its article count
+                    bucket = self._finest_bucket(bucket_key)
+                    if bucket is not None and bucket.start < high and bucket.end > low:
+                        by_key[bucket_key] = bucket
+                        found.setdefault(bucket, BucketRows())
+                _add_buckets(fields, by_key, found)
+        return found
+
+    def _finest_bucket(self, bucket_key: str) -> Bucket | None:
+        """The finest-level bucket a key of a month container names (windows ``w…``, or days ``d…`` when a
+        window is a whole day); None for the other keys."""
+        finest = levels(self._window_seconds)[0]
+        if finest is Level.WINDOW and bucket_key.startswith("w"):
+            return bucket_at(Level.WINDOW, int(bucket_key[1:]), self._window_seconds)
+        if finest is Level.DAY and bucket_key.startswith("d"):
+            day = datetime.strptime(bucket_key[1:], "%Y%m%d").replace(tzinfo=UTC)
+            return bucket_at(Level.DAY, epoch_of(day), self._window_seconds)
+        return None
+
+    def index_years(self) -> list[int]:
+        query = self._root.collection("index").where(filter=FieldFilter("cont", "==", PUBLICATION_CONTAINER))
+        years: set[int] = set()
+        for _, fields in self._documents(query.select(["t"])):
+            years.update(_year_start(key) for key in (fields["t"].map_value.fields if "t" in fields else ()))
+        return sorted(years)
+
+    def index(self, entity: str, label: str, buckets: Sequence[Bucket]) -> dict[Bucket, IndexRows]:
+        key = storage_key(entity, label)
+        found = {bucket: IndexRows() for bucket in buckets}
+        by_key = {bucket.key: bucket for bucket in buckets}
+        paths = [p for b in buckets for p in (_path("n", b.key), _path("x", key, b.key))]
+        if len(paths) > MAX_PROJECTED_FIELDS:
+            paths = ["n", _path("x", key)]
+        containers = sorted({index_container(bucket) for bucket in buckets})
+        for part in chunks(containers, IN_VALUES):
+            query = self._root.collection("index").where(filter=FieldFilter("cont", "in", list(part)))
+            for _, fields in self._documents(query.select(paths)):
+                for bucket_key, publications in fields["n"].map_value.fields.items() if "n" in fields else ():
+                    if bucket_key in by_key:
+                        articles = found[by_key[bucket_key]].articles
+                        for pub_key, count in publications.map_value.fields.items():
+                            articles[pub_key] = articles.get(pub_key, 0) + count.integer_value
+                entries = fields["x"].map_value.fields[key].map_value.fields if "x" in fields else {}
+                for bucket_key, publications in entries.items():
+                    if bucket_key in by_key:
+                        mentioned = found[by_key[bucket_key]].entity
+                        for pub_key, entry in publications.map_value.fields.items():
+                            total = mentioned.setdefault(pub_key, [0, 0])
+                            total[0] += entry.map_value.fields["m"].integer_value
+                            total[1] += entry.map_value.fields["a"].integer_value
+        return found
+
+    def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:
+        query = self._root.collection("index").where(filter=FieldFilter("cont", "==", DICTIONARY))
+        merged: dict[str, Row] = {}
+        for _, fields in self._documents(query.select(["s"])):
+            for key, entry in fields["s"].map_value.fields.items() if "s" in fields else ():
+                entity, found_label = split_storage_key(key)
+                if label is not None and found_label != label:
+                    continue
+                values = entry.map_value.fields
+                row = Row(found_label, *_latest(values["t"]), values["m"].integer_value, values["a"].integer_value)
+                known = merged.get(entity)
+                if known is None:
+                    merged[entity] = row
+                else:
+                    known.add(row)
+        return [Known(entity, row) for entity, row in merged.items()]
+
+
+def _projected_reads(per_container: dict[str, list[str]]) -> Iterator[tuple[list[str], list[str]]]:
+    """(containers, field paths) of the reads that fetch ``per_container``'s paths: containers together while
+    their paths stay under :data:`MAX_PROJECTED_FIELDS` (and 30 containers, one ``in``), a container with more
+    paths than that alone in several reads."""
+    containers: list[str] = []
+    paths: list[str] = []
+    for container, wanted in sorted(per_container.items()):
+        if containers and (len(paths) + len(wanted) > MAX_PROJECTED_FIELDS or len(containers) == IN_VALUES):
+            yield containers, paths
+            containers, paths = [], []
+        if len(wanted) > MAX_PROJECTED_FIELDS:
+            for first in range(0, len(wanted), MAX_PROJECTED_FIELDS):
+                yield [container], wanted[first : first + MAX_PROJECTED_FIELDS]
+            continue
+        containers.append(container)
+        paths += wanted
+    if containers:
+        yield containers, paths
+
+
+def _year_start(bucket_key: str) -> int:
+    """Start of the year a year bucket's key (``y2023``) names."""
+    return epoch_of(datetime(int(bucket_key[1:]), 1, 1, tzinfo=UTC))

@@ -1,0 +1,453 @@
+"""How both sinks answer reads: the covers, merges, rankings and series are computed here, from a few
+primitive reads each sink implements on one consistent snapshot of its store (:class:`Snapshot`).
+
+So the SQLite and Firestore sinks give the same answer for the same flushes by construction; what differs
+is only how each fetches the buckets of a cover.
+"""
+
+import base64
+import binascii
+import json
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from common.article import EARLIEST_PUBLISHED_AT, LATEST_PUBLISHED_AT
+from common.keys import entity_key, publication_key, publication_name
+from common.sinks.base import (
+    CountReader,
+    EntityCount,
+    EntityInPublication,
+    EntityMatch,
+    EntityPublications,
+    EntitySeries,
+    InvalidRead,
+    PublicationEntities,
+    PublicationPage,
+    PublicationSummary,
+    SeriesPoint,
+    View,
+    ViewUnavailable,
+    WindowSummary,
+    rank_key,
+)
+from common.sinks.buckets import (
+    ALL_TIME,
+    DAY_SECONDS,
+    HOUR_SECONDS,
+    Bucket,
+    Level,
+    Step,
+    bucket_at,
+    count_points,
+    cover,
+    epoch_ceiling,
+    epoch_of,
+    moment_of,
+    step_points,
+    widen,
+)
+
+MAX_SERIES_POINTS = 10_000
+"""Most points one series answers (an hourly series of a year is 8,784)."""
+
+
+@dataclass
+class Row:
+    """An entity's counts merged over buckets (or documents); ``(seen, text)`` keeps the spelling to show."""
+
+    label: str
+    text: str
+    seen: int
+    mentions: int = 0
+    articles: int = 0
+
+    def add(self, other: "Row") -> None:
+        self.mentions += other.mentions
+        self.articles += other.articles
+        if (other.seen, other.text) > (self.seen, self.text):
+            self.seen, self.text = other.seen, other.text
+
+
+@dataclass
+class BucketRows:
+    """A publication's counts in one bucket: articles and entities by entity key."""
+
+    articles: int = 0
+    entities: dict[str, Row] = field(default_factory=dict)
+
+    def add(self, entity: str, row: Row) -> None:
+        known = self.entities.get(entity)
+        if known is None:
+            self.entities[entity] = row
+        else:
+            known.add(row)
+
+
+@dataclass
+class IndexRows:
+    """The entity index in one bucket, for one entity: per publication key its [mentions, articles], and the
+    articles of every publication in the bucket."""
+
+    articles: dict[str, int] = field(default_factory=dict)
+    entity: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a store keeps of a publication beside its counts."""
+
+    pub_key: str
+    name: str
+    articles: int
+    first: int
+    """Start of its first window (epoch seconds)."""
+    last: int
+    """Start of its last window."""
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Known:
+    """One entity of the dictionary (every publication, all time)."""
+
+    entity: str
+    row: Row
+
+
+class Snapshot(ABC):
+    """Primitive reads, all from one consistent state of the store."""
+
+    @abstractmethod
+    def header(self, pub_key: str) -> Header | None: ...
+
+    @abstractmethod
+    def page(self, limit: int, after: tuple[int, str] | None) -> list[Header]:
+        """Up to ``limit`` publications (0: all) most articles first, then name, after ``(articles, name)``."""
+
+    @abstractmethod
+    def rollups(
+        self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
+    ) -> dict[Bucket, BucketRows]:
+        """The publication's counts in ``buckets`` (only ``entity`` = (entity key, label) when given)."""
+
+    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, dict[str, Row]]:
+        """Articles and entity counts of the publication summed over ``buckets`` (a store may sum as it reads)."""
+        return merged(self.rollups(pub_key, buckets).values())
+
+    @abstractmethod
+    def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
+        """The publication's windows that start before ``high`` and end after ``low``."""
+
+    @abstractmethod
+    def index_years(self) -> list[int]:
+        """Starts of the years that hold any article of any publication."""
+
+    @abstractmethod
+    def index(self, entity: str, label: str, buckets: Sequence[Bucket]) -> dict[Bucket, IndexRows]:
+        """The entity index's counts of the entity in ``buckets`` (days, months, years)."""
+
+    @abstractmethod
+    def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:
+        """Entities that may match (a superset is fine: the answer checks each one)."""
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form for search: ``"Zürich"`` and ``"ZURICH"`` are both ``"zurich"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def lookup_key(text: str, label: str) -> tuple[str, str]:
+    """(entity key, label) of an entity named as the answers show it (its text is already normalized, so
+    case-folding it gives its counting key)."""
+    return entity_key(" ".join(unicodedata.normalize("NFKC", text).split()).casefold(), label), label
+
+
+def encode_cursor(articles: int, name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([articles, name]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        articles, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(articles, int) and isinstance(name, str):
+            return articles, name
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidRead("cursor", "not a cursor this service issued: send the Next-Cursor of the previous page")
+
+
+def top(rows: dict[str, Row], label: str | None, limit: int) -> list[EntityCount]:
+    """Entities in :func:`common.sinks.base.rank_key` order (only ``label`` when given); ``limit=0``: all."""
+    kept = [row for row in rows.values() if label is None or row.label == label]
+    kept.sort(key=lambda row: rank_key(row.mentions, row.text, row.label))
+    chosen = kept if limit == 0 else kept[:limit]
+    return [
+        EntityCount.model_construct(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
+        for row in chosen
+    ]
+
+
+def merged(buckets: Iterable[BucketRows]) -> tuple[int, dict[str, Row]]:
+    """Articles and entity counts summed over ``buckets`` (rows are copied, the inputs stay as they are)."""
+    articles, rows = 0, dict[str, Row]()
+    for counts in buckets:
+        articles += counts.articles
+        for entity, row in counts.entities.items():
+            known = rows.get(entity)
+            if known is None:
+                rows[entity] = Row(row.label, row.text, row.seen, row.mentions, row.articles)
+            else:
+                known.add(row)
+    return articles, rows
+
+
+class RollupReader(CountReader):
+    """A :class:`CountReader` answering from :class:`Snapshot` reads; sinks provide :meth:`_snapshot` and
+    :meth:`ping`/:meth:`close`."""
+
+    def __init__(self, window_seconds: int) -> None:
+        self.window_seconds = window_seconds
+
+    @abstractmethod
+    def _snapshot(self, what: str) -> AbstractContextManager[Snapshot]:
+        """A consistent snapshot for one answer; errors become sink errors saying they could not ``what``."""
+
+    # --- the answers ---
+
+    def publications(self, *, limit: int = 0, cursor: str | None = None, view: View = View.RAW) -> PublicationPage:
+        _raw_only(view)
+        after = None if cursor is None else decode_cursor(cursor)
+        with self._snapshot("list publications") as snapshot:
+            headers = snapshot.page(limit + 1 if limit else 0, after)
+        more = bool(limit) and len(headers) > limit
+        shown = headers[:limit] if limit else headers
+        return PublicationPage(
+            publications=[self._summary(header) for header in shown],
+            next_cursor=encode_cursor(shown[-1].articles, shown[-1].name) if more else None,
+        )
+
+    def _summary(self, header: Header) -> PublicationSummary:
+        return PublicationSummary(
+            publication=header.name,
+            articles=header.articles,
+            updated_at=header.updated_at,
+            start=moment_of(header.first),
+            end=moment_of(header.last + self.window_seconds),
+        )
+
+    def entities(
+        self,
+        publication: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        label: str | None = None,
+        limit: int = 20,
+        view: View = View.RAW,
+    ) -> PublicationEntities | None:
+        _raw_only(view)
+        low, high = self._widened(start, end, self.window_seconds)
+        with self._snapshot("read entities") as snapshot:
+            header = snapshot.header(publication_key(publication))
+            if header is None:
+                return None
+            articles, rows = snapshot.merged(header.pub_key, self._cover(header, low, high))
+        return PublicationEntities(
+            publication=header.name,
+            articles=articles,
+            start=None if low is None else moment_of(low),
+            end=None if high is None else moment_of(high),
+            entities=top(rows, label, limit),
+        )
+
+    def windows(
+        self,
+        publication: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 10,
+        view: View = View.RAW,
+    ) -> list[WindowSummary] | None:
+        _raw_only(view)
+        with self._snapshot("read windows") as snapshot:
+            header = snapshot.header(publication_key(publication))
+            if header is None:
+                return None
+            low = header.first if start is None else max(header.first, epoch_of(start))
+            high = header.last + self.window_seconds if end is None else epoch_ceiling(end)
+            found = snapshot.windows(header.pub_key, low, high) if low < high else {}
+        return [
+            WindowSummary(
+                start=moment_of(bucket.start),
+                end=moment_of(bucket.end),
+                articles=counts.articles,
+                entities=top(counts.entities, None, limit),
+            )
+            for bucket, counts in sorted(found.items())
+        ]
+
+    def series(
+        self,
+        publication: str,
+        text: str,
+        label: str,
+        *,
+        step: Step,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        view: View = View.RAW,
+    ) -> EntitySeries | None:
+        _raw_only(view)
+        if step is Step.HOUR and HOUR_SECONDS % self.window_seconds:
+            raise InvalidRead(
+                "step", f"an hourly series needs windows that divide an hour (WINDOW is {self.window_seconds}s)"
+            )
+        entity = lookup_key(text, label)
+        with self._snapshot("read a series") as snapshot:
+            header = snapshot.header(publication_key(publication))
+            if header is None:
+                return None
+            high = header.last + self.window_seconds if end is None else _storable(epoch_ceiling(end))
+            low = min(header.first, high - 1) if start is None else _storable(epoch_of(start))
+            high = max(high, low + 1)  # an open end before the first window: still the point of ``start``
+            if count_points(low, high, step) > MAX_SERIES_POINTS:
+                raise InvalidRead(
+                    "step", f"more than {MAX_SERIES_POINTS:,} points: ask for a longer step or a shorter range"
+                )
+            points = step_points(low, high, step)
+            covers = [self._cover(header, point_start, point_end) for point_start, point_end in points]
+            found = snapshot.rollups(header.pub_key, sorted({b for buckets in covers for b in buckets}), entity)
+        answer = []
+        for (point_start, point_end), buckets in zip(points, covers, strict=True):
+            articles, rows = merged(found.get(bucket, BucketRows()) for bucket in buckets)
+            row = rows.get(entity[0])
+            answer.append(
+                SeriesPoint(
+                    start=moment_of(point_start),
+                    end=moment_of(point_end),
+                    articles=articles,
+                    mentions=0 if row is None else row.mentions,
+                    entity_articles=0 if row is None else row.articles,
+                )
+            )
+        return EntitySeries(
+            publication=header.name,
+            text=" ".join(text.split()),
+            label=label,
+            step=step,
+            start=moment_of(points[0][0]),
+            end=moment_of(points[-1][1]),
+            points=answer,
+        )
+
+    def entity_publications(
+        self,
+        text: str,
+        label: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 20,
+        view: View = View.RAW,
+    ) -> EntityPublications:
+        _raw_only(view)
+        entity, _ = lookup_key(text, label)
+        low, high = self._widened(start, end, DAY_SECONDS)
+        totals: dict[str, list[int]] = {}
+        with self._snapshot("read an entity's publications") as snapshot:
+            first, last = low, high
+            if first is None or last is None:
+                years = snapshot.index_years()
+                first = (min(years) if years else 0) if first is None else first
+                last = (bucket_at(Level.YEAR, max(years), DAY_SECONDS).end if years else 0) if last is None else last
+            buckets = cover(first, last, DAY_SECONDS, finest=Level.DAY).buckets if first < last else ()
+            for counts in snapshot.index(entity, label, buckets).values():
+                for pub_key, (mentions, articles) in counts.entity.items():
+                    total = totals.setdefault(pub_key, [0, 0, 0])
+                    total[0] += mentions
+                    total[1] += articles
+                for pub_key, articles in counts.articles.items():
+                    totals.setdefault(pub_key, [0, 0, 0])[2] += articles
+        found = [
+            EntityInPublication(
+                publication=publication_name(pub_key),
+                mentions=mentions,
+                articles=articles,
+                publication_articles=publication_articles,
+            )
+            for pub_key, (mentions, articles, publication_articles) in totals.items()
+            if articles
+        ]
+        found.sort(key=lambda row: (-row.mentions, row.publication))
+        return EntityPublications(
+            text=" ".join(text.split()),
+            label=label,
+            start=None if low is None else moment_of(low),
+            end=None if high is None else moment_of(high),
+            publications=found if limit == 0 else found[:limit],
+        )
+
+    def search(
+        self, prefix: str, *, label: str | None = None, limit: int = 10, view: View = View.RAW
+    ) -> list[EntityMatch]:
+        _raw_only(view)
+        wanted = fold(" ".join(prefix.split()))
+        with self._snapshot("search entities") as snapshot:
+            candidates = list(snapshot.dictionary(wanted, label))
+        rows = [
+            known.row
+            for known in candidates
+            if fold(known.row.text).startswith(wanted) and (label is None or known.row.label == label)
+        ]
+        rows.sort(key=lambda row: rank_key(row.mentions, row.text, row.label))
+        return [
+            EntityMatch(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
+            for row in rows[:limit]
+        ]
+
+    # --- covers ---
+
+    @staticmethod
+    def _widened(start: datetime | None, end: datetime | None, unit: int) -> tuple[int | None, int | None]:
+        """The requested bounds widened to whole ``unit`` seconds, within the years counts can be in; None stays
+        unbounded."""
+        low = None if start is None else widen(_storable(epoch_of(start)), 0, unit)[0]
+        high = None if end is None else widen(0, _storable(epoch_ceiling(end)), unit)[1]
+        return low, high
+
+    def _cover(self, header: Header, low: int | None, high: int | None) -> tuple[Bucket, ...]:
+        """The buckets of ``[low, high)`` (None: unbounded) that can hold counts of this publication: all
+        time when the range holds every window it has, else the cover of the overlap with its windows."""
+        first, stop = header.first, header.last + self.window_seconds
+        begin = first if low is None else max(low, first)
+        finish = stop if high is None else min(high, stop)
+        if begin <= first and finish >= stop:
+            return (ALL_TIME,)
+        if begin >= finish:
+            return ()
+        return cover(begin, finish, self.window_seconds).buckets
+
+
+_EARLIEST, _LATEST = epoch_of(EARLIEST_PUBLISHED_AT), epoch_of(LATEST_PUBLISHED_AT)
+
+
+def _storable(seconds: int) -> int:
+    """``seconds`` within the years an article's window can be in (no counts exist outside them)."""
+    return min(max(seconds, _EARLIEST), _LATEST)
+
+
+def _raw_only(view: View) -> None:
+    if view is not View.RAW:
+        raise ViewUnavailable("the aliased view is not available yet: ask for view=raw")
+
+
+def chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """``values`` in slices of at most ``size`` (Firestore's ``in`` takes 30)."""
+    for first in range(0, len(values), size):
+        yield values[first : first + size]
