@@ -10,7 +10,6 @@
 import argparse
 import itertools
 import multiprocessing
-import os
 import resource
 import time
 from collections.abc import Sequence
@@ -18,13 +17,12 @@ from pathlib import Path
 
 import psutil
 
+from bench.data import SAMPLE
 from common.article import DEFAULT_MAX_ARTICLE_BYTES
 from consumer.nlp import CONTEXT_CHARS, cut_points, load_ner, merged_per_text, plan_pieces
 from consumer.settings import ConsumerSettings
 from loadtool.load import read_articles
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 MB = 1024 * 1024
 
 
