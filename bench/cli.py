@@ -86,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--results", type=Path, default=REPO / "bench/results", help="Where results are written.")
     cli.add_argument("--docs", type=Path, default=REPO / "docs/benchmarks.md", help="Docs page to update.")
+    cli.add_argument("--plots", type=Path, default=REPO / "docs/img", help="Where the plots are written.")
     cli.add_argument("--no-docs", action="store_true", help="Do not update the docs page.")
     cli.add_argument("--only", help=f"Comma-separated subset of the phases {', '.join(PHASES)}.")
     cli.add_argument("--note", help="A remark stored with the results and shown in the docs.")
@@ -258,10 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def publish(figures: dict[str, Any], options: argparse.Namespace) -> int:
     """Print the goals; write the results, the plots and (unless --no-docs) the docs section."""
-    json_path, md_path = write_results(figures, options.results)
-    plots = write_plots(figures, options.results)
+    json_path, md_path = write_results(figures, options.results, options.plots)
+    plots = write_plots(figures, options.plots)
     if not options.no_docs:
-        update_docs(figures, options.docs, options.results)
+        update_docs(figures, options.docs, options.plots)
     print()
     for goal in evaluate(figures):
         print(f"{goal.status:>5}  {goal.name}: {goal.figure}  (goal {goal.target})")

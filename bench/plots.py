@@ -14,8 +14,13 @@ from matplotlib.figure import Figure
 from bench.goals import END_TO_END, GROUP_PSS_MB
 
 
-def write_plots(figures: dict[str, Any], results_dir: Path) -> list[Path]:
-    """``<date>-throughput.png`` and ``<date>-memory.png`` (when the run measured a shape)."""
+def plot_file(date: str, name: str) -> str:
+    """The file name of a run's plot ``name``."""
+    return f"bench-{date}-{name}.png"
+
+
+def write_plots(figures: dict[str, Any], plots_dir: Path) -> list[Path]:
+    """The ``throughput`` and ``memory`` plots in ``plots_dir`` (when the run measured a shape)."""
     shapes = figures.get("shapes") or []
     if not shapes:
         return []
@@ -26,7 +31,8 @@ def write_plots(figures: dict[str, Any], results_dir: Path) -> list[Path]:
             f"{figures['options']['ner_processes']}, FLUSH_INTERVAL={figures['options']['flush_interval']}",
             fontsize=10,
         )
-        path = results_dir / f"{figures['date']}-{name}.png"
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        path = plots_dir / plot_file(figures["date"], name)
         figure.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(figure)
         written.append(path)

@@ -1,5 +1,5 @@
 """Write a run's results: ``bench/results/<date>.json`` and ``<date>.md``, and the "Latest run" section of
-docs/benchmarks.md (between its two marker comments)."""
+docs/benchmarks.md (between its two marker comments); both Markdown files link the run's plots (docs/img)."""
 
 import json
 import os
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.goals import evaluate
+from bench.plots import plot_file
 
 LATEST_START = "<!-- latest-run:start (written by python -m bench) -->"
 LATEST_END = "<!-- latest-run:end -->"
@@ -30,7 +31,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_markdown(figures: dict[str, Any], image_dir: str) -> str:
-    """The run as Markdown; plots are linked as ``{image_dir}{date}-{name}.png``."""
+    """The run as Markdown; plots are linked as ``{image_dir}`` + :func:`bench.plots.plot_file`."""
     machine, options = figures["machine"], figures["options"]
     lines = [
         f"Run of {figures['started_at']} ({figures['duration_s']:.0f} s).",
@@ -52,7 +53,7 @@ def render_markdown(figures: dict[str, Any], image_dir: str) -> str:
     lines += ["**Goals**", "", *table(["Goal", "Target", "Figure", "Result"], goals)]
     lines += throughput_rows(figures) + start_rows(figures) + memory_rows(figures) + http_rows(figures)
     for name, title in PLOTS:
-        lines += [f"![{title}]({image_dir}{figures['date']}-{name}.png)", ""]
+        lines += [f"![{title}]({image_dir}{plot_file(figures['date'], name)})", ""]
     return "\n".join(lines)
 
 
@@ -205,23 +206,29 @@ def noise_warning(figures: dict[str, Any]) -> str | None:
     )
 
 
-def write_results(figures: dict[str, Any], results_dir: Path) -> tuple[Path, Path]:
+def write_results(figures: dict[str, Any], results_dir: Path, plots_dir: Path) -> tuple[Path, Path]:
     """``<date>.json`` and ``<date>.md`` in ``results_dir``; the goals are (re)computed from the figures."""
     figures["goals"] = [goal.as_dict() for goal in evaluate(figures)]
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / f"{figures['date']}.json"
     json_path.write_text(json.dumps(figures, indent=1) + "\n")
     md_path = results_dir / f"{figures['date']}.md"
-    md_path.write_text(f"# Benchmark {figures['date']}\n\n" + render_markdown(figures, image_dir=""))
+    body = render_markdown(figures, image_dir=_relative(plots_dir, results_dir))
+    md_path.write_text(f"# Benchmark {figures['date']}\n\n" + body)
     return json_path, md_path
 
 
-def update_docs(figures: dict[str, Any], docs: Path, results_dir: Path) -> None:
+def update_docs(figures: dict[str, Any], docs: Path, plots_dir: Path) -> None:
     """Replace the "Latest run" section of ``docs`` (between the markers) with this run."""
     text = docs.read_text()
     if LATEST_START not in text or LATEST_END not in text:
         raise ValueError(f"{docs} has no '{LATEST_START}' ... '{LATEST_END}' section to replace")
-    image_dir = Path(os.path.relpath(results_dir.resolve(), docs.resolve().parent)).as_posix()
-    body = render_markdown(figures, image_dir=f"{image_dir}/")
+    body = render_markdown(figures, image_dir=_relative(plots_dir, docs.parent))
     pattern = re.compile(re.escape(LATEST_START) + ".*?" + re.escape(LATEST_END), re.DOTALL)
     docs.write_text(pattern.sub(lambda _: f"{LATEST_START}\n{body}\n{LATEST_END}", text))
+
+
+def _relative(folder: Path, start: Path) -> str:
+    """``folder`` as a link prefix from files in ``start`` ("" when they are the same folder)."""
+    relative = Path(os.path.relpath(folder.resolve(), start.resolve())).as_posix()
+    return "" if relative == "." else f"{relative}/"

@@ -4,7 +4,6 @@ plots, the profile's categories), and one small smoke run of ``python -m bench``
 (The benchmark itself is ``python -m bench``, not a test: nothing here asserts on a timing.)"""
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from bench.shape import Run, ShapeResult, renamed
 from bench.start import StartResult
 from bench.throughput import RunResult, Sample, at
 from loadtool.load import Outgoing
+from tests.conftest import DEMO_DATA
 
 MB = 1024 * 1024
 
@@ -212,7 +212,7 @@ def test_goals_are_judged_from_the_figures() -> None:
 
 
 def test_the_report_shows_each_shape_and_skew_beside_its_limit_and_the_memory_per_kind(tmp_path: Path) -> None:
-    json_path, md_path = write_results(figures(), tmp_path)
+    json_path, md_path = write_results(figures(), tmp_path / "results", tmp_path / "img")
     assert (json_path.name, md_path.name) == ("2026-01-02.json", "2026-01-02.md")
     assert json.loads(json_path.read_text())["goals"][0]["status"] == "PASS"
     text = md_path.read_text()
@@ -222,19 +222,19 @@ def test_the_report_shows_each_shape_and_skew_beside_its_limit_and_the_memory_pe
     assert "| 16 | **group** |  |  |  | **155** | **110** |" in text
     assert "| 16 | 3.0 | 4.5 |" in text
     assert "The limit's measurements, in order: before the first run 10.00/s." in text
-    assert "![Throughput against the limit](2026-01-02-throughput.png)" in text
+    assert "![Throughput against the limit](../img/bench-2026-01-02-throughput.png)" in text
 
 
 def test_update_docs_replaces_only_the_latest_run_section(tmp_path: Path) -> None:
     docs = tmp_path / "docs" / "benchmarks.md"
     docs.parent.mkdir()
     docs.write_text(f"# Benchmarks\n\nMethod.\n\n{LATEST_START}\nold run\n{LATEST_END}\n\nMore text.\n")
-    update_docs(figures(), docs, tmp_path / "bench" / "results")
+    update_docs(figures(), docs, tmp_path / "docs" / "img")
     text = docs.read_text()
     assert text.startswith(f"# Benchmarks\n\nMethod.\n\n{LATEST_START}\nRun of 2026-01-02 10:00 UTC (900 s).")
     assert text.endswith(f"{LATEST_END}\n\nMore text.\n")
     assert "old run" not in text
-    assert "![Memory of the default group](../bench/results/2026-01-02-memory.png)" in text
+    assert "![Memory of the default group](img/bench-2026-01-02-memory.png)" in text
     docs.write_text("# Benchmarks\n")
     with pytest.raises(ValueError, match="no '<!-- latest-run:start"):
         update_docs(figures(), docs, tmp_path)
@@ -242,7 +242,7 @@ def test_update_docs_replaces_only_the_latest_run_section(tmp_path: Path) -> Non
 
 def test_plots_are_written(tmp_path: Path) -> None:
     paths = write_plots(figures(), tmp_path)
-    assert [p.name for p in paths] == ["2026-01-02-throughput.png", "2026-01-02-memory.png"]
+    assert [p.name for p in paths] == ["bench-2026-01-02-throughput.png", "bench-2026-01-02-memory.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
 
 
@@ -285,9 +285,9 @@ def test_profile_breakdown_categorizes_each_stack_by_its_first_matching_frame() 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_small_bench_run_measures_a_shape_and_writes_its_report(tmp_path: Path) -> None:
-    data = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", "/work/shared/data/allsides-3k.jsonl.gz"))
     arguments = ["--articles", "20", "--shapes", "2", "--skews", "unkeyed", "--mix", "", "--only", "throughput"]
-    code = main([*arguments, "--data", str(data), "--results", str(tmp_path), "--no-docs"])
+    folders = ["--results", str(tmp_path), "--plots", str(tmp_path), "--no-docs"]
+    code = main([*arguments, "--data", str(DEMO_DATA), *folders])
     assert code == 0
     (stored,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
     (shape,) = stored["shapes"]
@@ -296,5 +296,5 @@ def test_a_small_bench_run_measures_a_shape_and_writes_its_report(tmp_path: Path
     assert set(shape["memory_busy"]["kinds"]) >= {"supervisor", "fork server", "worker", "ner"}
     assert shape["memory_busy"]["kinds"]["worker"]["processes"] == 2
     assert sorted(path.name for path in tmp_path.glob("*.png")) == [
-        f"{stored['date']}-{n}.png" for n in ("memory", "throughput")
+        f"bench-{stored['date']}-{n}.png" for n in ("memory", "throughput")
     ]
