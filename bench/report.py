@@ -51,7 +51,8 @@ def render_markdown(figures: dict[str, Any], image_dir: str) -> str:
         lines += [f"> **{warning}**", ""]
     goals = [[g.name, g.target, g.figure, f"**{g.status}**"] for g in evaluate(figures)]
     lines += ["**Goals**", "", *table(["Goal", "Target", "Figure", "Result"], goals)]
-    lines += throughput_rows(figures) + start_rows(figures) + memory_rows(figures) + http_rows(figures)
+    lines += throughput_rows(figures) + cpu_rows(figures) + start_rows(figures) + memory_rows(figures)
+    lines += http_rows(figures)
     for name, title in PLOTS:
         lines += [f"![{title}]({image_dir}{plot_file(figures['date'], name)})", ""]
     return "\n".join(lines)
@@ -93,6 +94,21 @@ def throughput_rows(figures: dict[str, Any]) -> list[str]:
         f"{figures['options']['mix']})"
     )
     return [title, "", *table(header, rows), f"The limit's measurements, in order: {measured}.", ""]
+
+
+def cpu_rows(figures: dict[str, Any]) -> list[str]:
+    runs = [(shape["workers"], run) for shape in figures.get("shapes") or [] for run in shape["runs"]]
+    kinds = sorted({kind for _, run in runs for kind in run["cores_by_kind"]})
+    if not kinds:
+        return []
+    rows = [
+        [_num(workers), run["name"], *(_num(run["cores_by_kind"].get(kind), 2) for kind in kinds)]
+        for workers, run in runs
+    ]
+    title = (
+        "**Where the group's CPU went** (cores used by each kind of process, first record produced to all committed)"
+    )
+    return [title, "", *table(["Workers", "Records", *kinds], rows)]
 
 
 def start_rows(figures: dict[str, Any]) -> list[str]:

@@ -220,6 +220,8 @@ def test_the_report_shows_each_shape_and_skew_beside_its_limit_and_the_memory_pe
     assert "| 2 | one-partition | 2 (50%) | 8.0 | 10.00 | 10.00 | **1.00** | 1.33 | 0.00 |" in text
     assert "| 16 | worker | 1 | 12 | 50 | 45 | 90 |" in text  # one at the peak; 40 + 50 when idle
     assert "| 16 | **group** |  |  |  | **155** | **110** |" in text
+    assert "| Workers | Records | ner | worker |" in text
+    assert "| 2 | one-partition | 1.50 | 0.20 |" in text
     assert "| 16 | 3.0 | 4.5 |" in text
     assert "The limit's measurements, in order: before the first run 10.00/s." in text
     assert "![Throughput against the limit](../img/bench-2026-01-02-throughput.png)" in text
