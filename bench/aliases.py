@@ -12,7 +12,6 @@ import argparse
 import csv
 import gzip
 import json
-import os
 import random
 import re
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.data import REPO, SAMPLE
 from common.sinks.base import EntityCountingKey, rank_key
 from consumer.aliases import (
     AliasedArticle,
@@ -36,8 +36,6 @@ from consumer.nlp import entities_per_text, load_ner, ner_chunks
 from consumer.settings import ConsumerSettings
 from loadtool.load import SourceArticle, read_articles
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 VERDICTS = REPO / "bench/results/aliases-verdicts.tsv"
 VERDICT_FIELDS = ("pair", "article_id", "raw_text", "raw_label", "canonical_text", "canonical_label", "verdict", "why")
 VERDICTS_HEADER = (

@@ -10,6 +10,8 @@ from types import TracebackType
 
 import psutil
 
+from bench.memory import group_processes
+
 
 def own_cpu_seconds() -> float:
     """CPU time of this process, its reaped children, and every live descendant (with their reaped children)."""
@@ -101,3 +103,13 @@ class CpuByComponent:
         busy = used.pop("machine busy")
         used["other programs"] = max(busy - sum(used.values()), 0.0)
         self.cores = {name: round(value, 2) for name, value in used.items()}
+
+
+def cpu_seconds_by_kind(supervisor: int, children: dict[int, str]) -> dict[str, float]:
+    """CPU-seconds so far of the consumer group's live processes, summed per kind (see :mod:`bench.memory`)."""
+    seconds: dict[str, float] = {}
+    for process, kind in group_processes(supervisor, children):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds[kind] = seconds.get(kind, 0.0) + times.user + times.system
+    return seconds

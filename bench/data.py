@@ -1,10 +1,11 @@
-"""The articles the benchmarks send: by default the AllSides sample beside the checkout, which the figures in
-docs/benchmarks.md were measured with (it may not be copied into the repository)."""
+"""The articles the benchmarks send: by default ``NEWSCOUNTS_SAMPLE_DATA`` or the AllSides sample beside the
+checkout, which the figures in docs/benchmarks.md were measured with (it may not be copied into the repository)."""
 
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared/data/allsides-3k.jsonl.gz"
+SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 
 
 def missing_articles(path: Path) -> str | None:

@@ -1,94 +1,124 @@
 """Turn the measurements into the figures stored in ``bench/results/<date>.json``.
 
-Everything the goals, the Markdown table and the plots show is computed from this one dict, so a stored
+Everything the goals, the Markdown tables and the plots show is computed from this one dict, so a stored
 result can be rendered again without re-running the benchmark.
 """
 
 from typing import Any
 
-from bench.end_to_end import EndToEndResult, FreshnessResult
+from bench.freshness import FreshnessResult
 from bench.ingest import IngestResult
 from bench.limit import LimitResult
-from loadtool.load import Summary, percentile
+from bench.limits import LimitSeries
+from bench.memory import MemorySamples, ProcessMemory, by_kind
+from bench.shape import Run, ShapeResult
+from loadtool.load import percentile
 
 MB = 1024 * 1024
-DISTRIBUTION_POINTS = [*range(1, 100), 99.5, 99.9]
-"""Percentiles kept of each latency distribution (enough to draw it; the raw samples are not stored)."""
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def limit_figures(limit: LimitResult) -> dict[str, Any]:
-    return {
-        "processes": limit.processes,
-        "articles": limit.articles,
-        "words": limit.words,
-        "entities": limit.entities,
-        "seconds": _r(limit.seconds),
-        "articles_per_s": _r(limit.articles_per_s),
-        "words_per_s": _r(limit.words_per_s, 0),
-        "cpu_seconds": _r(limit.cpu_seconds),
-        "articles_per_cpu_s": _r(limit.articles / limit.cpu_seconds),
-    }
-
-
 def per_1000(writes: int, articles: int) -> float | None:
     return None if articles == 0 else round(1000 * writes / articles, 1)
 
 
-PIPELINE_PARTS = ("consumer workers", "HTTP service", "Kafka broker")
-"""What the pipeline's CPU per article counts: everything that runs in production (not the bench)."""
-
-
-def end_to_end_figures(result: EndToEndResult, limit: LimitResult) -> dict[str, Any]:
-    memory = result.memory
-    pipeline_cpu_s = sum(result.cpu_cores.get(part, 0.0) for part in PIPELINE_PARTS) * result.seconds
-    per_cpu_s = result.articles / pipeline_cpu_s if pipeline_cpu_s else None
+def limit_figures(limit: LimitResult) -> dict[str, Any]:
     return {
-        "articles": result.articles,
-        "words": result.words,
-        "seconds": _r(result.seconds),
-        "articles_per_s": _r(result.articles_per_s),
-        "words_per_s": _r(result.words_per_s, 0),
-        "limit_articles_per_s": _r(limit.articles_per_s),
-        "ratio_to_limit": _r(result.articles_per_s / limit.articles_per_s, 3),
-        "pipeline_cpu_seconds": _r(pipeline_cpu_s),
-        "articles_per_cpu_s": _r(per_cpu_s),
-        "cpu_ratio_to_limit": _r(None if per_cpu_s is None else per_cpu_s * limit.cpu_seconds / limit.articles, 3),
-        "counted": result.counted,
-        "lag": result.lag,
-        "exact": result.exact,
-        "flushes": result.flushes.flushes,
-        "flushed_articles": result.flushes.articles,
-        "sink_documents_written": result.flushes.documents,
-        "naive_writes": result.naive_writes,
-        "naive_mention_writes": result.naive_mention_writes,
-        "sink_writes_per_1000": per_1000(result.flushes.documents, result.flushes.articles),
-        "sink_requests_per_1000": per_1000(result.flushes.flushes, result.flushes.articles),
-        "naive_writes_per_1000": per_1000(result.naive_writes, result.articles),
-        "naive_mention_writes_per_1000": per_1000(result.naive_mention_writes, result.articles),
-        "memory": {
-            "workers": memory.workers_seen,
-            "worker_peak_mb": _r(memory.worker_peak / MB, 1),
-            "group_peak_mb": _r(memory.group_peak / MB, 1),
-            "samples": [
-                [_r(t, 1), _r(sup / MB, 1), [_r(rss / MB, 1) for _, rss in sorted(workers.items())], _r(help_ / MB, 1)]
-                for t, sup, workers, help_ in memory.samples
-            ],
-        },
-        "cpu_cores": result.cpu_cores,
-        "progress": [[_r(t), n] for t, n in result.progress],
+        "processes": limit.processes,
+        "articles": limit.articles,
+        "seconds": _r(limit.seconds),
+        "articles_per_s": _r(limit.articles_per_s),
+        "articles_per_cpu_s": _r(limit.articles_per_cpu_s),
     }
 
 
-def distribution_ms(latencies: list[float]) -> list[float | None]:
-    return [_r(None if (v := percentile(latencies, q)) is None else v * 1000, 3) for q in DISTRIBUTION_POINTS]
+def limits_figures(series: LimitSeries) -> list[dict[str, Any]]:
+    return [
+        {"when": when, **limit_figures(result), "other_cores": _r(other)} for when, result, other in series.measured
+    ]
 
 
-def summary_figures(summary: Summary) -> dict[str, Any]:
-    return {**summary.as_dict(), "latency_distribution_ms": distribution_ms(summary.latencies)}
+def run_figures(run: Run) -> dict[str, Any]:
+    result, limit = run.result, run.limit
+    low, high = result.window()
+    return {
+        "name": run.name,
+        "articles": result.articles,
+        "partitions_used": len(result.partitions),
+        "largest_partition_share": _r(max(result.partitions.values()) / result.articles, 3),
+        "seconds": _r(result.seconds),
+        "from_s": _r(low.seconds),
+        "to_s": _r(high.seconds),
+        "articles_per_s": _r(result.articles_per_s),
+        "limit_articles_per_s": _r(limit.articles_per_s),
+        "ratio_to_limit": _r(result.articles_per_s / limit.articles_per_s, 3),
+        "articles_per_cpu_s": _r(result.articles_per_cpu_s),
+        "cpu_ratio_to_limit": _r(result.articles_per_cpu_s / limit.articles_per_cpu_s, 3),
+        "other_cores": _r(result.other_cores),
+        "cores_by_kind": result.cores_by_kind,
+        "counted": result.counted,
+        "lag": result.lag,
+        "exact": result.exact,
+        "flushes": run.flushes.flushes,
+        "flushed_articles": run.flushes.articles,
+        "documents": run.flushes.documents,
+        "progress": [[_r(s.seconds), round(s.committed)] for s in result.samples],
+    }
+
+
+def _mb(memory: ProcessMemory | dict[str, int], key: str) -> float | None:
+    value = memory[key] if isinstance(memory, dict) else getattr(memory, key)
+    return _r(value / MB, 1)
+
+
+def memory_figures(samples: MemorySamples) -> dict[str, Any]:
+    """Per kind at the group's peak (summed PSS), per-process peaks, and the group's PSS over time."""
+    peak = by_kind(samples.peak())
+    per_process = samples.per_process_peaks()
+    kinds = {
+        kind: {
+            "processes": totals["processes"],
+            "pss_mb": _mb(totals, "pss"),
+            "uss_mb": _mb(totals, "uss"),
+            "rss_mb": _mb(totals, "rss"),
+            "process_peak_pss_mb": _mb(per_process[kind], "pss"),
+            "process_peak_uss_mb": _mb(per_process[kind], "uss"),
+        }
+        for kind, totals in sorted(peak.items())
+    }
+    return {
+        "total_pss_mb": _r(sum(k["pss"] for k in peak.values()) / MB, 1),
+        "total_rss_mb": _r(sum(k["rss"] for k in peak.values()) / MB, 1),
+        "kinds": kinds,
+        "timeline": [
+            [_r(t, 1), {kind: _mb(totals, "pss") for kind, totals in by_kind(sample).items()}]
+            for t, sample in samples.samples
+        ],
+    }
+
+
+def shape_figures(shape: ShapeResult) -> dict[str, Any]:
+    first = shape.runs[0] if shape.runs else None
+    naive = shape.naive if shape.naive is not None else (0, 0)
+    return {
+        "workers": shape.workers,
+        "start": {"assigned_s": shape.start.assigned_s, "consuming_s": shape.start.consuming_s},
+        "runs": [run_figures(run) for run in shape.runs],
+        "memory_busy": memory_figures(shape.busy),
+        "memory_idle": memory_figures(MemorySamples(shape.idle.samples[-1:])),
+        "sink": None
+        if first is None
+        else {
+            "run": first.name,
+            "requests_per_1000": per_1000(first.flushes.flushes, first.flushes.articles),
+            "documents_per_1000": per_1000(first.flushes.documents, first.flushes.articles),
+            "naive_per_1000": per_1000(naive[0], first.result.articles),
+            "naive_mentions_per_1000": per_1000(naive[1], first.result.articles),
+        },
+    }
 
 
 def ingest_figures(result: IngestResult) -> dict[str, Any]:
@@ -96,10 +126,10 @@ def ingest_figures(result: IngestResult) -> dict[str, Any]:
         "concurrency": result.concurrency,
         "batch_size": result.batch_size,
         "server_cores": result.server_cores,
-        "single": summary_figures(result.single),
-        "batch": summary_figures(result.batch),
-        "kafka": summary_figures(result.kafka),
-        "half_rate": {**summary_figures(result.half_rate), "target_rate_per_s": _r(result.single.rate / 2, 1)},
+        "single": result.single.as_dict(),
+        "batch": result.batch.as_dict(),
+        "kafka": result.kafka.as_dict(),
+        "half_rate": {**result.half_rate.as_dict(), "target_rate_per_s": _r(result.single.rate / 2, 1)},
     }
 
 
@@ -109,9 +139,7 @@ def freshness_figures(result: FreshnessResult, flush_interval_s: float) -> dict[
         "missing": result.missing,
         "flush_interval_s": flush_interval_s,
         "background_rate_per_s": _r(result.background_rate, 1),
-        "background_statuses": result.background_statuses,
         "p50_s": _r(percentile(result.seconds, 50)),
         "p95_s": _r(percentile(result.seconds, 95)),
         "max_s": _r(max(result.seconds, default=None)),
-        "samples_s": [_r(s, 3) for s in sorted(result.seconds)],
     }

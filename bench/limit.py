@@ -1,70 +1,73 @@
-"""The limit: raw spaCy ``nlp.pipe`` on the same articles, with the same components, model, batch size and
-number of processes as the consumer group, and nothing else (no Kafka, no counting, no sink). spaCy reads
-the same texts as in a worker: each article's content in the pieces of :func:`consumer.nlp.ner_chunks`.
+"""The limit: plain spaCy ``nlp.pipe`` on the same articles, as many processes as the machine has cores, and
+nothing else (no Kafka, no counting, no sink); and the time to load the model once, in a fresh process.
 
-Each process loads the model and warms it up *before* the clock starts (the consumer group's model load
-is outside its measured window too), then runs ``nlp.pipe`` over its round-robin share of the articles.
-The elapsed time is from the common start signal to the last process's finish, on the system-wide
-monotonic clock.
+The plain pipeline: the consumer's loader (:func:`consumer.nlp.load_ner`, only ``tok2vec`` and ``ner``),
+each article's whole content, ``nlp.pipe`` with batches of :data:`BATCH_SIZE`, each process on a round-robin
+share. Each process loads the model and warms it up *before* the clock starts (the consumer group is warm
+too), and the elapsed time runs from the common start signal to the last process's finish.
 """
 
 import multiprocessing
+import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from consumer.nlp import doc_entities, load_ner, ner_chunks
+from consumer.nlp import load_ner
+
+BATCH_SIZE = 16
 
 
 @dataclass(frozen=True)
 class LimitResult:
     processes: int
     articles: int
-    words: int
-    entities: int
     seconds: float
     cpu_seconds: float
-    """CPU time of the spaCy processes during the measurement: unlike wall time, little affected by other
-    programs on the machine, so articles per CPU-second compare fairly on a busy machine."""
+    """CPU time of the spaCy processes: unlike wall time, little affected by other programs on the machine."""
 
     @property
     def articles_per_s(self) -> float:
         return self.articles / self.seconds
 
     @property
-    def words_per_s(self) -> float:
-        return self.words / self.seconds
+    def articles_per_cpu_s(self) -> float:
+        return self.articles / self.cpu_seconds
 
 
-def count_words(text: str) -> int:
-    """Whitespace-separated words: the unit of the words/s figures (independent of the tokenizer)."""
-    return len(text.split())
+def combined(limits: Sequence[LimitResult]) -> LimitResult:
+    """The limit over several measurements (total articles / total time): two consecutive ones read every
+    article once (alternate halves)."""
+    return LimitResult(
+        processes=limits[0].processes,
+        articles=sum(x.articles for x in limits),
+        seconds=sum(x.seconds for x in limits),
+        cpu_seconds=sum(x.cpu_seconds for x in limits),
+    )
 
 
-def _run_share(
-    model: str, articles: list[str], batch_size: int, chunk_chars: int, ready: Connection, go: Event
-) -> None:
+def _run_share(model: str, texts: list[str], ready: Connection, go: Event) -> None:
     nlp = load_ner(model)
-    texts = [piece for article in articles for piece in ner_chunks(article, chunk_chars)]
-    list(nlp.pipe(texts[:2], batch_size=batch_size))  # warm-up, outside the clock
+    list(nlp.pipe(texts[:2], batch_size=BATCH_SIZE))  # warm-up, outside the clock
     ready.send("ready")
     go.wait()
     cpu_started = time.process_time()
-    entities = sum(len(doc_entities(doc)) for doc in nlp.pipe(texts, batch_size=batch_size))
-    ready.send((time.monotonic(), entities, time.process_time() - cpu_started))
+    for _ in nlp.pipe(texts, batch_size=BATCH_SIZE):
+        pass
+    ready.send((time.monotonic(), time.process_time() - cpu_started))
 
 
-def measure_limit(texts: list[str], *, processes: int, model: str, batch_size: int, chunk_chars: int) -> LimitResult:
+def measure_limit(texts: list[str], *, processes: int, model: str) -> LimitResult:
     """Run the articles' ``texts`` through ``processes`` spaCy processes at once; see the module docstring."""
     context = multiprocessing.get_context("spawn")
     go = context.Event()
     workers = []
     for index in range(processes):
         parent, child = context.Pipe()
-        worker = context.Process(
-            target=_run_share, args=(model, texts[index::processes], batch_size, chunk_chars, child, go), daemon=True
-        )
+        worker = context.Process(target=_run_share, args=(model, texts[index::processes], child, go), daemon=True)
         worker.start()
         child.close()  # so a crashed worker shows as EOFError here instead of a hang
         workers.append((worker, parent))
@@ -84,8 +87,24 @@ def measure_limit(texts: list[str], *, processes: int, model: str, batch_size: i
     return LimitResult(
         processes=processes,
         articles=len(texts),
-        words=sum(count_words(text) for text in texts),
-        entities=sum(entities for _, entities, _ in finishes),
-        seconds=max(finished for finished, _, _ in finishes) - started,
-        cpu_seconds=sum(cpu for _, _, cpu in finishes),
+        seconds=max(finished for finished, _ in finishes) - started,
+        cpu_seconds=sum(cpu for _, cpu in finishes),
     )
+
+
+LOAD_ONCE = """
+import time
+started = time.monotonic()
+from consumer.nlp import load_ner
+load_ner({model!r})
+print(time.monotonic() - started)
+"""
+
+
+def model_load_seconds(model: str) -> float:
+    """Seconds to import spaCy and load ``model`` with :func:`load_ner`, in a fresh interpreter (measured
+    inside it, so the interpreter's own start is not counted)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_ONCE.format(model=model)], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])

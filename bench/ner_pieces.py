@@ -1,8 +1,9 @@
 """``python -m bench.ner_pieces``: what reading long articles in overlapping pieces costs.
 
-- Memory: the peak RSS of one fresh process (the model loaded as a worker loads it) reading a 1 MB article, made
-  of sample articles end to end, in pieces of ``NER_CHUNK_CHARS``; and, for contrast, of one reading a shorter
-  such article whole (``--whole-chars``), which is what pieces avoid.
+- Memory: the peak RSS of one fresh process (the model loaded as an NER process loads it) reading a 1 MB
+  article, made of sample articles end to end, in pieces of ``NER_CHUNK_CHARS``, ``NER_BATCH_SIZE`` pieces per
+  ``nlp.pipe`` batch as an NER process reads them; and, for contrast, of one reading a shorter such article
+  whole (``--whole-chars``), which is what pieces avoid.
 - CPU: the tokens spaCy reads in pieces against the tokens of the whole articles, on every sample article (the
   overlap is all of the extra work: a token costs the same wherever it is).
 """
@@ -10,7 +11,6 @@
 import argparse
 import itertools
 import multiprocessing
-import os
 import resource
 import time
 from collections.abc import Sequence
@@ -18,22 +18,22 @@ from pathlib import Path
 
 import psutil
 
+from bench.data import SAMPLE
 from common.article import DEFAULT_MAX_ARTICLE_BYTES
 from consumer.nlp import CONTEXT_CHARS, cut_points, load_ner, merged_per_text, plan_pieces
 from consumer.settings import ConsumerSettings
 from loadtool.load import read_articles
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("NEWSCOUNTS_SAMPLE_DATA", REPO.parent / "shared/data/allsides-3k.jsonl.gz"))
 MB = 1024 * 1024
 
 
-def _read(model: str, content: str, chunk_chars: int, results: "multiprocessing.Queue[str]") -> None:
+def _read(model: str, content: str, chunk_chars: int, batch: int, results: "multiprocessing.Queue[str]") -> None:
     nlp = load_ner(model)
-    list(merged_per_text(nlp, ["Angela Merkel met Emmanuel Macron in Paris."], batch_size=1, chunk_chars=chunk_chars))
+    warm_up = ["Angela Merkel met Emmanuel Macron in Paris."]
+    list(merged_per_text(nlp, warm_up, batch_size=batch, chunk_chars=chunk_chars))
     loaded = psutil.Process().memory_info().rss
     started, cpu = time.monotonic(), time.process_time()
-    (merged,) = merged_per_text(nlp, [content], batch_size=1, chunk_chars=chunk_chars)
+    (merged,) = merged_per_text(nlp, [content], batch_size=batch, chunk_chars=chunk_chars)
     seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     results.put(
@@ -43,11 +43,12 @@ def _read(model: str, content: str, chunk_chars: int, results: "multiprocessing.
     )
 
 
-def measure_memory(model: str, content: str, chunk_chars: int) -> str:
-    """One fresh process reads ``content`` in pieces of ``chunk_chars`` (a piece longer than it: read whole)."""
+def measure_memory(model: str, content: str, chunk_chars: int, batch: int) -> str:
+    """One fresh process reads ``content`` in pieces of ``chunk_chars`` (a piece longer than it: read whole),
+    ``batch`` pieces per ``nlp.pipe`` batch."""
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[str] = context.Queue()
-    process = context.Process(target=_read, args=(model, content, chunk_chars, results))
+    process = context.Process(target=_read, args=(model, content, chunk_chars, batch, results))
     process.start()
     line = results.get()
     process.join()
@@ -92,12 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.error(f"no articles at {options.data}: pass --data or set NEWSCOUNTS_SAMPLE_DATA")
     settings = ConsumerSettings(_env_file=None)
     contents = [article.record["content"] for article in read_articles([options.data]).articles]
-    chunk_chars = settings.ner_chunk_chars
-    print(f"NER_CHUNK_CHARS={chunk_chars}, context {CONTEXT_CHARS} characters each side of a cut")
+    chunk_chars, batch = settings.ner_chunk_chars, settings.ner_batch_size
+    print(
+        f"NER_CHUNK_CHARS={chunk_chars}, context {CONTEXT_CHARS} characters each side of a cut, NER_BATCH_SIZE={batch}"
+    )
     print("overlap:", overlap_cost(settings.ner_model, contents, chunk_chars))
-    print("in pieces:", measure_memory(settings.ner_model, article_of(contents, options.chars), chunk_chars))
+    print("in pieces:", measure_memory(settings.ner_model, article_of(contents, options.chars), chunk_chars, batch))
     whole = article_of(contents, options.whole_chars)
-    print("whole:", measure_memory(settings.ner_model, whole, len(whole)))
+    print("whole:", measure_memory(settings.ner_model, whole, len(whole), batch))
     return 0
 
 

@@ -1,16 +1,20 @@
-"""One scenario's pipeline: the HTTP service and (optionally) the consumer group on fresh topics, a fresh
-consumer group id and a fresh sink, so scenarios of one run never see each other's data."""
+"""One scenario's pipeline: the HTTP service (for the read API and HTTP posts) and, optionally, the consumer
+group, on fresh topics, a fresh consumer group id and a fresh sink, so scenarios of one run never see each
+other's data."""
 
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from confluent_kafka import Consumer, TopicPartition
 
 from bench.services import (
+    QUIET,
     Service,
-    consumer_lag,
     delete_topics,
     fresh_topics,
     group_balanced,
@@ -22,12 +26,13 @@ from bench.services import (
 from devservices.kafka import KafkaBroker
 from devservices.process import free_port
 
+STARTED_LINE = re.compile(r"event=(worker|ner)_started (?:worker|ner)=\d+ pid=(\d+)")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """What every scenario of a run shares."""
 
-    processes: int
     flush_interval: str
     window: str
     run_dir: Path
@@ -39,18 +44,25 @@ class PipelineConfig:
 class Pipeline:
     """Start with :meth:`start`, always :meth:`stop` (in a ``finally``)."""
 
-    def __init__(self, broker: KafkaBroker, config: PipelineConfig, name: str, *, consumers: bool) -> None:
+    def __init__(self, broker: KafkaBroker, config: PipelineConfig, name: str, workers: int | None) -> None:
+        """``workers``: CONSUMER_PROCESSES of the group, or None for the HTTP service alone."""
         self.broker = broker
         self.config = config
         self.name = name
-        self.with_consumers = consumers
+        self.workers = workers
         self.api_key = secrets.token_urlsafe(16)
         self.group = unique(f"bench-{name}")
         self.topic, self.dlq_topic = fresh_topics(broker.bootstrap, f"bench-{name}", config.partitions)
         self.url = f"http://127.0.0.1:{free_port()}"
         self.producer: Service | None = None
         self.consumer: Service | None = None
+        self.consumer_started_at = 0.0
+        """When ``python -m consumer`` was spawned (monotonic clock)."""
         self._http = httpx.Client(timeout=60)  # one kept-alive connection: polling must cost little CPU
+        self._probe = Consumer(
+            {"bootstrap.servers": broker.bootstrap, "group.id": self.group, "enable.auto.commit": False, **QUIET}
+        )
+        self._partitions = [TopicPartition(self.topic, p) for p in range(config.partitions)]
 
     @property
     def consumer_log(self) -> Path:
@@ -73,6 +85,7 @@ class Pipeline:
         return service_env(**settings)
 
     def start(self) -> None:
+        """The HTTP service, then (unless ``workers`` is None) ``python -m consumer``, without waiting for it."""
         env = self._env()
         port = self.url.rsplit(":", 1)[1]
         producer_env = {**env, "API_KEYS": self.api_key, "HOST": "127.0.0.1", "PORT": port}
@@ -80,29 +93,37 @@ class Pipeline:
         wait_until(
             lambda: self._alive() and http_ok(f"{self.url}/healthz"), timeout=60, what="the HTTP service to answer"
         )
-        if not self.with_consumers:
+        if self.workers is None:
             return
         consumer_env = {
             **env,
-            "CONSUMER_PROCESSES": str(self.config.processes),
+            "CONSUMER_PROCESSES": str(self.workers),
             "FLUSH_INTERVAL": self.config.flush_interval,
             "LOG_LEVEL": "info",  # the flush lines are how the bench counts the documents written
         }
+        self.consumer_started_at = time.monotonic()
         self.consumer = Service("consumer", consumer_env, self.consumer_log)
-        self.wait_for_group()
 
-    def wait_for_group(self) -> None:
+    def wait_for_group(self, timeout: float = 180) -> None:
         """Until every worker holds partitions in a stable group: a clock started during a rebalance would
         count seconds in which some partitions belong to nobody."""
+        assert self.workers is not None
+        workers = self.workers
         wait_until(
-            lambda: (
-                self._alive()
-                and group_balanced(self.broker.bootstrap, self.group, self.config.processes, self.config.partitions)
-            ),
-            timeout=180,
-            what=f"{self.config.processes} consumers to join the group, each with partitions assigned",
+            lambda: self._alive() and self.balanced(workers),
+            timeout=timeout,
+            what=f"{workers} consumers to join the group, each with partitions assigned",
             interval=0.5,
         )
+
+    def balanced(self, workers: int) -> bool:
+        partitions = self.config.partitions
+        return group_balanced(self.broker.bootstrap, self.group, min(workers, partitions), partitions)
+
+    def child_pids(self) -> dict[int, str]:
+        """The group's workers and NER processes by pid (``worker`` or ``ner``), from the supervisor's log."""
+        text = self.consumer_log.read_text(errors="replace") if self.consumer_log.exists() else ""
+        return {int(pid): kind for kind, pid in STARTED_LINE.findall(text)}
 
     def _alive(self) -> bool:
         for service in (self.producer, self.consumer):
@@ -113,6 +134,7 @@ class Pipeline:
     def stop(self) -> None:
         """Consumer group first (it flushes and commits), then the HTTP service; then drop the topics."""
         self._http.close()
+        self._probe.close()
         for service in (self.consumer, self.producer):
             if service is not None:
                 service.stop()
@@ -138,5 +160,22 @@ class Pipeline:
         entities = response.json()["entities"]
         return sum(int(e["articles"]) for e in entities), sum(int(e["mentions"]) for e in entities)
 
+    def committed(self) -> list[int]:
+        """The group's committed offset of each partition (0 where none), as Kafka holds it."""
+        positions = self._probe.committed(self._partitions, timeout=10)
+        return [max(position.offset, 0) for position in positions]
+
     def lag(self) -> int:
-        return consumer_lag(self.broker.bootstrap, self.group, self.topic)
+        """Records not yet committed by the group."""
+        ends = [self._probe.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in self._partitions]
+        return sum(end - done for end, done in zip(ends, self.committed(), strict=True))
+
+    def wait_for_lag_zero(self, timeout: float = 120) -> None:
+        wait_until(lambda: self._alive() and self.lag() == 0, timeout=timeout, what="the group's lag to reach 0")
+
+    def idle(self, seconds: float) -> None:
+        """Let the group sit idle (nothing to read) for ``seconds``, checking it is alive."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._alive()
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))

@@ -1,12 +1,14 @@
-"""``python -m bench.profile_consumer``: profile a real consumer worker with py-spy and show where its wall
-time goes outside spaCy.
+"""``python -m bench.profile_consumer``: profile a real consumer group with py-spy and show where its CPU
+time goes, per kind of process (workers, NER processes).
 
-A private broker gets N articles (straight to Kafka, as a live feed); ``python -m consumer`` runs with one
-worker process, as in production, counting them into a SQLite file; ``py-spy record --idle`` samples that
-worker from outside (no change to its code, waiting time included) until the sink holds all N. Each sampled
-call stack is put in the category of its first frame (from the outermost) that matches one: model load,
-spaCy, Kafka consume, sink write, ...; a stack that matches none is the consumer's own Python code. The
-raw stacks are kept (``bench/results/profile-consumer-<date>.txt``, collapsed format for flame graph tools).
+A private broker gets N articles (straight to Kafka, keyed, as a live feed); ``python -m consumer`` runs with
+``--workers`` workers and its default NER processes, as in production, counting them into a SQLite file.
+Once every worker holds partitions, ``py-spy record`` samples each worker and each NER process from outside
+(no change to their code; on-CPU samples only, ``--idle`` to include waiting) until the sink holds all N. Each
+sampled call stack is put in the category of its first frame (from the outermost) that matches one: spaCy,
+Kafka consume, sink write, the NER protocol, ...; a stack that matches none is the consumer's own Python code.
+The raw stacks are kept (``bench/results/profile-consumer-<date>-<kind>.txt``, collapsed format for flame
+graph tools).
 """
 
 import argparse
@@ -24,11 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
-from bench.cli import REPO
-from bench.data import SAMPLE, missing_articles
-from bench.memory import is_helper
+from bench.data import REPO, SAMPLE, missing_articles
+from bench.pipeline import STARTED_LINE
 from bench.services import (
     BenchError,
     Service,
@@ -63,8 +62,17 @@ CATEGORIES: list[tuple[str, str, str]] = [
     ("parse and validate the JSON article", "parse_article", ""),
     ("entity normalization and counting", "", "consumer/entities.py"),
     ("pending counts (per partition and window)", "", "consumer/pending.py"),
+    ("NER protocol (frames, sockets)", "", "consumer/ner_protocol.py"),
+    ("NER client (send, select, receive)", "", "consumer/ner_client.py"),
+    ("NER server: reading requests", "_read", "consumer/ner_server.py"),
+    ("NER server: sending results", "_send", "consumer/ner_server.py"),
+    ("NER server: choosing the batch", "_next_batch", "consumer/ner_server.py"),
+    ("in-flight order", "", "consumer/in_flight.py"),
     ("log lines", "", "logging/"),
 ]
+
+ROOTS = {"worker": "run_worker", "ner": "NerServer.run"}
+"""The frame every sampled stack of a process kind's main thread passes through."""
 
 
 C_CALLS: list[tuple[str, str]] = [
@@ -74,6 +82,7 @@ C_CALLS: list[tuple[str, str]] = [
     (".commit(", "Kafka commit (synchronous, after each flush)"),
     (".poll(", "Kafka poll"),
     (".flush(", "Kafka producer flush"),
+    (".select(", "waiting in select (idle)"),
 ]
 
 
@@ -104,33 +113,53 @@ def categorize(stack: list[StackFrame]) -> str:
     return f"consumer's own code: {innermost.function} ({innermost.path.rsplit('/', 1)[-1]}:{innermost.line})"
 
 
-def breakdown(collapsed: str) -> Counter[str]:
-    """Samples per category from py-spy's collapsed (``--format raw``) output of the worker's main thread."""
+def breakdown(collapsed: str, root: str = ROOTS["worker"]) -> Counter[str]:
+    """Samples per category from py-spy's collapsed (``--format raw``) output, main thread (``root``) only."""
     samples: Counter[str] = Counter()
     for line in collapsed.splitlines():
         stack_text, _, count = line.rpartition(" ")
         if not stack_text or not count.isdigit():
             continue
         stack = [parse_frame(part) for part in stack_text.split(";")]
-        if not any(frame.function == "run_worker" for frame in stack):
+        if not any(frame.function == root for frame in stack):
             continue  # other threads (metrics server, librdkafka callbacks)
         samples[categorize(stack)] += int(count)
     return samples
 
 
-def worker_pid(supervisor: int) -> int | None:
-    children = [c for c in psutil.Process(supervisor).children(recursive=True) if not is_helper(c)]
-    return children[0].pid if children else None
+def pids_of(log: Path, kinds: set[str]) -> dict[int, str]:
+    """The group's processes of ``kinds`` by pid, from the supervisor's ``event=..._started`` lines."""
+    return {int(pid): kind for kind, pid in STARTED_LINE.findall(log.read_text()) if kind in kinds}
 
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m bench.profile_consumer", description=(__doc__ or "").split("\n\n")[0])
-    cli.add_argument("--articles", type=int, default=200, help="Articles to count (default 200).")
-    cli.add_argument("--flush-interval", default="2s", help="FLUSH_INTERVAL of the worker (default 2s).")
-    cli.add_argument("--rate", type=int, default=100, help="py-spy samples per second (default 100).")
+    cli.add_argument("--articles", type=int, default=300, help="Articles to count (default 300).")
+    cli.add_argument("--workers", type=int, default=16, help="CONSUMER_PROCESSES (default 16).")
+    cli.add_argument("--flush-interval", default="1s", help="FLUSH_INTERVAL of the group (default 1s).")
+    cli.add_argument("--rate", type=int, default=50, help="py-spy samples per second and process (default 50).")
+    cli.add_argument("--idle", action="store_true", help="Sample waiting threads too (wall time, not CPU time).")
     cli.add_argument("--data", type=Path, default=SAMPLE, help="Articles (default: the AllSides sample).")
-    cli.add_argument("--output", type=Path, help="Collapsed stacks file (default bench/results/...).")
+    cli.add_argument("--output", type=Path, help="Collapsed stacks files' prefix (default bench/results/...).")
     return cli
+
+
+def record(
+    py_spy: str, pids: dict[int, str], folder: Path, options: argparse.Namespace
+) -> list[subprocess.Popen[bytes]]:
+    """One ``py-spy record`` per process, writing ``folder/<kind>-<pid>.txt``."""
+    spies = []
+    for pid, kind in pids.items():
+        command = [py_spy, "record", "--pid", str(pid), "--nonblocking", "--format", "raw", "--rate", str(options.rate)]
+        command += ["--idle"] if options.idle else []
+        spies.append(
+            subprocess.Popen(
+                [*command, "--output", str(folder / f"{kind}-{pid}.txt")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return spies
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,16 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem := missing_articles(options.data):
         print(problem, file=sys.stderr)
         return 1
-    output = options.output or REPO / f"bench/results/profile-consumer-{datetime.now(UTC):%Y-%m-%d}.txt"
+    prefix = options.output or REPO / f"bench/results/profile-consumer-{datetime.now(UTC):%Y-%m-%d}"
     source = read_articles([options.data])
     supply = drop_published_at(repeat_to_count(interleave_publications(source.articles), 10**9))
     articles = list(itertools.islice(supply, options.articles))
-    with tempfile.TemporaryDirectory(prefix="newscounts-profile-") as folder, private_broker() as broker:
+    with tempfile.TemporaryDirectory(prefix="newscounts-profile-") as work, private_broker() as broker:
+        folder = Path(work)
         topic, dlq = fresh_topics(broker.bootstrap, "profile")
         send_kafka(
             articles, bootstrap=broker.bootstrap, topic=topic, rate=None, progress=Progress(len(articles), False)
         )
-        database = Path(folder) / "counts.sqlite3"
+        database = folder / "counts.sqlite3"
         group = unique("profile")
         env = service_env(
             KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
@@ -160,25 +190,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             KAFKA_GROUP_ID=group,
             SINK="sqlite",
             SQLITE_PATH=str(database),
-            CONSUMER_PROCESSES="1",
+            CONSUMER_PROCESSES=str(options.workers),
             FLUSH_INTERVAL=options.flush_interval,
+            LOG_LEVEL="info",
         )
-        consumer = Service("consumer", env, Path(folder) / "consumer.log")
+        consumer = Service("consumer", env, folder / "consumer.log")
         try:
+            members = min(options.workers, 16)
+
+            def joined() -> bool:
+                consumer.check_alive()
+                return group_balanced(broker.bootstrap, group, members, 16)
+
             wait_until(
-                lambda: group_balanced(broker.bootstrap, group, 1, 16),
-                timeout=120,
-                what="the worker to join the group",
+                joined,
+                timeout=180,
+                what="the workers to join the group",
                 interval=0.1,
             )
-            pid = worker_pid(consumer.pid)
-            raw = Path(folder) / "stacks.txt"
-            command = [py_spy, "record", "--pid", str(pid), "--idle", "--nonblocking", "--format", "raw"]
-            spy = subprocess.Popen(
-                [*command, "--rate", str(options.rate), "--output", str(raw)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            spies = record(py_spy, pids_of(consumer.log, set(ROOTS)), folder, options)
             started = time.monotonic()
             sink = open_reader(CommonSettings(sink=SinkKind.SQLITE, sqlite_path=database, kafka_group_id=group))
 
@@ -187,35 +217,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return sum(p.articles for p in sink.publications().publications) >= len(articles)
 
             try:
-                finished = wait_until(
-                    all_counted,
-                    timeout=3600,
-                    what=f"{len(articles)} articles to be counted",
-                    interval=0.5,
-                )
+                finished = wait_until(all_counted, timeout=3600, what=f"{len(articles)} articles counted", interval=0.5)
             finally:
                 sink.close()
-                spy.send_signal(signal.SIGINT)
-                _, errors = spy.communicate(timeout=60)
-            if not raw.exists():
-                raise BenchError(f"py-spy wrote no profile: {errors.decode(errors='replace')[-2000:]}")
-            collapsed = raw.read_text()
+                for spy in spies:
+                    spy.send_signal(signal.SIGINT)
+                for spy in spies:
+                    spy.wait(timeout=60)
+            collapsed = {kind: "".join(p.read_text() for p in folder.glob(f"{kind}-*.txt")) for kind in ROOTS}
         finally:
             consumer.stop()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(collapsed)
-    samples = breakdown(collapsed)
-    total = sum(samples.values())
-    loading = samples.get("model load (once per worker)", 0)
-    print(
-        f"One worker counted {len(articles)} articles in {finished - started:.1f}s (from joining the group "
-        f"to all counted); {total} samples of its main thread."
-    )
-    print(f"{'samples':>8} {'share':>6} {'w/o load':>8}  category")
-    for name, count in samples.most_common(30):
-        without = "" if name.startswith("model load") else f"{100 * count / (total - loading):7.1f}%"
-        print(f"{count:8d} {100 * count / total:5.1f}% {without:>8}  {name}")
-    print(f"\nCollapsed stacks (for flame graph tools such as speedscope): {output}")
+    print(f"{options.workers} workers counted {len(articles)} articles in {finished - started:.1f} s.")
+    for kind, stacks in collapsed.items():
+        if not stacks:
+            raise BenchError(f"py-spy wrote no profile of the {kind} processes")
+        path = prefix.with_name(f"{prefix.name}-{kind}.txt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(stacks)
+        samples = breakdown(stacks, ROOTS[kind])
+        total = sum(samples.values())
+        print(f"\n{kind} processes: {total} samples of their main threads ({path})")
+        for name, count in samples.most_common(15):
+            print(f"{count:8d} {100 * count / total:5.1f}%  {name}")
     return 0
 
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +24,11 @@ from confluent_kafka.admin import AdminClient
 from devservices.firestore import FirestoreEmulator
 from devservices.kafka import KafkaBroker, create_topics, temporary_broker
 from devservices.process import free_port, stop_process_group
+
+
+def log(message: str) -> None:
+    """A progress line, with the time."""
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 class BenchError(RuntimeError):

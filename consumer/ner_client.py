@@ -24,8 +24,9 @@ from consumer.nlp import Piece
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT_PER_PROCESS = 2
-"""Requests a worker keeps at one NER process: one being read, one waiting, so the process never idles."""
+IN_FLIGHT_PER_PROCESS = 8
+"""Requests a worker keeps at one NER process: a batch being read and a batch waiting (at the default
+NER_BATCH_SIZE), so even a worker that holds every busy partition keeps the process reading full batches."""
 
 MAX_ATTEMPTS = 3
 """Times an NER process may die while reading the same request before it is given up (a process that dies

@@ -48,7 +48,7 @@ the NER processes, not the prefetch, hold the work in progress)."""
 LEAVE_TIMEOUT_SECONDS = 10.0
 """Longest wait, on a clean stop, for the group to take back this worker's partitions before ``close()``."""
 
-NER_POLL_SECONDS = 0.05
+NER_POLL_SECONDS = 0.25
 """Longest wait for NER results while some are outstanding, before the worker calls ``consume`` again."""
 
 BUSY_BYTES, CALM_BYTES = 8_000_000, 4_000_000
