@@ -39,9 +39,7 @@ WINDOW = 1_595_203_200  # 2020-07-20T00:00:00Z
 
 def seed(path: Path) -> None:
     """Each name gets as many articles as its position plus one, and two entities spelled after it."""
-    publications = {
-        publication_key(name): PublicationDelta(name, {WINDOW: WindowDelta(10, {})}) for name in FILLERS
-    }
+    publications = {publication_key(name): PublicationDelta(name, {WINDOW: WindowDelta(10, {})}) for name in FILLERS}
     for articles, name in enumerate(NAMES, start=1):
         entities = {
             (f"{kind} of {name}".casefold(), kind): EntityTally(f"{kind} of {name}", kind, articles, articles)
