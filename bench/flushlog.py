@@ -1,6 +1,6 @@
 """Sink writes of our design, read from the consumer group's log: every flush logs one line
-``... event=flushed articles=12 ... documents=340 ...`` where ``documents`` is the number of documents
-(rows) the flush's one atomic write touched (:func:`common.sinks.tallies.documents_written`)."""
+``... event=flushed articles=12 ... documents=340 ...`` where ``documents`` is what the flush's one atomic
+write stored: documents on Firestore, rows on SQLite (:attr:`common.sinks.base.CountWriter.written`)."""
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -11,7 +11,6 @@ from enum import Enum, auto
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.sinks.base import CountWriter, OffsetLease, SinkFenced, SinkFlushTooLarge, SinkUnavailable
-from common.sinks.tallies import documents_written
 from consumer.backoff import Backoff
 from consumer.dead_letters import DeadLetters
 from consumer.deadline import Deadline
@@ -355,7 +354,7 @@ class Checkpointer:
                 articles=pending.articles,
                 messages=pending.processed,
                 entities=pending.entity_tallies,
-                documents=documents_written(flush),
+                documents=self._sink.written,
                 next_offset=flush.next_offset,
                 ms=round(1000 * (finished - started)),
             )

@@ -246,6 +246,11 @@ class CountWriter(ABC):
     """The write side, used by the consumer group: one per worker process, called from one thread. It writes
     one counts namespace for one consumer group (see docs/sinks.md, "Counts namespaces")."""
 
+    written: int = 0
+    """What the last successful :meth:`write` stored, for the flush's log line: documents on Firestore (the
+    offset's and the count documents of the commit), rows on SQLite (offset, publication, bucket, entity and
+    dictionary rows)."""
+
     @abstractmethod
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
         """The partition's stored next offset and version; raises :class:`SinkUnavailable` (also when it

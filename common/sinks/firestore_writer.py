@@ -174,6 +174,7 @@ class FirestoreWriter(CountWriter):
             results = batch.commit(retry=None, timeout=call_timeout(left))
         except (api_errors.GoogleAPICallError, *TRANSIENT) as error:
             raise _commit_failure(error, flush.partition, offset_reference.id) from error
+        self.written = len(plans) + 1
         written = OffsetLease(flush.next_offset, _version(results[0].update_time), flush.recent_ids)
         known.version = written.version
         self._known[shard] = known

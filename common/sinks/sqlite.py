@@ -349,17 +349,20 @@ class SqliteWriter(CountWriter):
                     f"offset {key} is at version {stored}, the lease holds {lease.version}: "
                     "another worker wrote this partition; drop pending counts and re-read the offset"
                 )
-            self._apply(connection, flush, now)
+            rows = self._apply(connection, flush, now)
             version = uuid.uuid4().hex
             recent = json.dumps(flush.recent_ids)
             connection.execute(
                 _UPSERT_OFFSET,
                 (self._ns, key, flush.group_id, flush.topic, flush.partition, flush.next_offset, version, now, recent),
             )
+        self.written = rows + 1
         return OffsetLease(flush.next_offset, version, flush.recent_ids)
 
-    def _apply(self, connection: sqlite3.Connection, flush: PartitionFlush, now: str) -> None:
+    def _apply(self, connection: sqlite3.Connection, flush: PartitionFlush, now: str) -> int:
+        """Add the flush's counts; the rows written."""
         ns = self._ns
+        rows = 0
         for pub_key, delta in flush.publications.items():
             starts = sorted(delta.windows)
             articles = sum(window.articles for window in delta.windows.values())
@@ -368,28 +371,24 @@ class SqliteWriter(CountWriter):
                 _UPSERT_PUBLICATION, (ns, pub_key, delta.name, articles, undated, starts[0], starts[-1], now)
             )
             rollups = rollup_deltas(delta, flush.window_seconds)
-            connection.executemany(
-                _UPSERT_BUCKET,
-                [
-                    (ns, pub_key, b.level, b.start, b.end, counts.articles, counts.undated_articles)
-                    for b, counts in rollups.items()
-                ],
-            )
-            connection.executemany(
-                _UPSERT_BUCKET_ENTITY,
-                [
-                    (ns, pub_key, b.level, b.start, entity, t.label, t.text, t.seen, t.mentions, t.articles)
-                    for b, counts in rollups.items()
-                    for entity, t in counts.entities.items()
-                ],
-            )
-        connection.executemany(
-            _UPSERT_DICTIONARY,
-            [
-                (ns, entity, t.label, t.text, t.seen, fold(t.text), t.mentions, t.articles)
-                for entity, t in dictionary_deltas(flush).items()
-            ],
-        )
+            buckets = [
+                (ns, pub_key, b.level, b.start, b.end, counts.articles, counts.undated_articles)
+                for b, counts in rollups.items()
+            ]
+            connection.executemany(_UPSERT_BUCKET, buckets)
+            entities = [
+                (ns, pub_key, b.level, b.start, entity, t.label, t.text, t.seen, t.mentions, t.articles)
+                for b, counts in rollups.items()
+                for entity, t in counts.entities.items()
+            ]
+            connection.executemany(_UPSERT_BUCKET_ENTITY, entities)
+            rows += 1 + len(buckets) + len(entities)
+        dictionary = [
+            (ns, entity, t.label, t.text, t.seen, fold(t.text), t.mentions, t.articles)
+            for entity, t in dictionary_deltas(flush).items()
+        ]
+        connection.executemany(_UPSERT_DICTIONARY, dictionary)
+        return rows + len(dictionary)
 
     def close(self) -> None:
         self._connection.close()

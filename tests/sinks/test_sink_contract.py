@@ -545,10 +545,20 @@ def test_one_write_stores_the_documents_it_counts(sink: Store, sink_spec: SinkSp
     finally:
         client.close()
     stored += len(stored_count_documents(sink_spec[1]))
-    assert stored == documents_written(written) == 1 + (7 + 4 + 7) + 3 + (3 + 3 + 3 + 4)
+    assert stored == documents_written(written) == sink.writer.written == 1 + (7 + 4 + 7) + 3 + (3 + 3 + 3 + 4)
     found = sink.entities("Wide", limit=0)
     assert found is not None and len(found.entities) == 500 and found.articles == 5
     assert {(e.mentions, e.articles) for e in found.entities} == {(1, 1)} | {(2, 2)}
+
+
+@pytest.mark.parametrize("sink_spec", ["sqlite"], indirect=True)
+def test_the_sqlite_writer_reports_the_rows_it_wrote(sink: Store) -> None:
+    """The offset, per publication its row, its buckets (window, day, month, year, all time) and their
+    entity rows, and a dictionary row per entity: what the flush log line calls documents on SQLite."""
+    sink.write(flush(0, 1, REUTERS, CNN), sink.read_offset(GROUP, TOPIC, 0))
+    # Reuters: 2 windows of one day, + day, month, year, all time = 6 buckets; entity rows 2 + 2 in the windows,
+    # 3 in each of the 4 others. CNN: 1 window + 4 = 5 buckets, 1 entity each. Dictionary: Trump, Fed, Berlin.
+    assert sink.writer.written == 1 + 2 + (6 + 5) + (2 + 2 + 4 * 3 + 5) + 3
 
 
 @pytest.mark.slow  # six calls, each giving up after its bounded retries (about 3 s)
