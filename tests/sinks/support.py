@@ -1,12 +1,13 @@
 """Helpers of the sink tests: one store opened as both sides (writer and reader), and flushes built from tables."""
 
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.keys import publication_key
+from common.keys import namespace_key, publication_key
 from common.settings import CommonSettings, SinkKind
 from common.sinks.base import (
     CountReader,
@@ -165,3 +166,18 @@ def read_while_writing(write: Callable[[], None], read: Callable[[], None], read
     for thread in threads:
         thread.join(timeout=300)
     return errors
+
+
+def forget_the_aliased_view(spec: SinkSpec, namespace: str) -> None:
+    """Make ``namespace``'s record what a namespace counted before the aliased view existed has (raw only)."""
+    if spec[0] == "sqlite":
+        with sqlite3.connect(spec[1]) as connection:
+            connection.execute("UPDATE namespaces SET views = 'raw' WHERE ns = ?", (namespace_key(namespace),))
+        return
+    from google.cloud import firestore
+
+    client = firestore.Client(project=spec[1])
+    try:
+        client.collection("namespaces").document(namespace_key(namespace)).update({"views": firestore.DELETE_FIELD})
+    finally:
+        client.close()

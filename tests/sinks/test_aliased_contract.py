@@ -13,13 +13,21 @@ from typing import Any
 
 import pytest
 
-from common.keys import namespace_key
 from common.sinks.base import EntityCountingKey, OffsetLease, PartitionFlush, SinkFenced, View, ViewUnavailable
 from common.sinks.buckets import Step, epoch_of, step_points
 from consumer.aliases import alias_article, shipped_alias_table
 from consumer.entities import article_entities
 from consumer.pending import PendingPartition
-from tests.sinks.support import GROUP, HOUR, TOPIC, SinkSpec, Store, open_store, read_while_writing
+from tests.sinks.support import (
+    GROUP,
+    HOUR,
+    TOPIC,
+    SinkSpec,
+    Store,
+    forget_the_aliased_view,
+    open_store,
+    read_while_writing,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -440,28 +448,13 @@ def test_reads_never_see_one_view_without_the_other(sink_spec: SinkSpec) -> None
         writer.close()
 
 
-def forget_the_aliased_view(spec: SinkSpec) -> None:
-    """Make the namespace look as one counted before the aliased view existed recorded it."""
-    if spec[0] == "sqlite":
-        with sqlite3.connect(spec[1]) as connection:
-            connection.execute("UPDATE namespaces SET views = 'raw' WHERE ns = ?", (namespace_key(GROUP),))
-        return
-    from google.cloud import firestore
-
-    client = firestore.Client(project=spec[1])
-    try:
-        client.collection("namespaces").document(namespace_key(GROUP)).update({"views": firestore.DELETE_FIELD})
-    finally:
-        client.close()
-
-
 def test_a_namespace_counted_before_the_aliased_view_says_to_recount(sink_spec: SinkSpec) -> None:
     store = open_store(sink_spec)
     try:
         write_all(store, FLUSHES[:3])
         record = store.reader.namespace()
         assert record is not None and record.views == set(View)
-        forget_the_aliased_view(sink_spec)
+        forget_the_aliased_view(sink_spec, GROUP)
     finally:
         store.close()
     store = open_store(sink_spec)  # a reader opened afresh (the first one knows the namespace held both views)
