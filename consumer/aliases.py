@@ -399,8 +399,9 @@ def _merge(
 @dataclass
 class ViewChange:
     """How one key of one article differs between the views: the aliased view's mentions and articles minus
-    the raw view's, its spellings in the aliased view (when it is counted there) and the raw keys of other
-    texts or labels counted under it, by (label, spelling)."""
+    the raw view's, its spellings in the aliased view when they display it otherwise than the raw ones do (a
+    table's spelling, a key the raw view does not have; else none: its raw spelling stands) and the raw keys
+    of other texts or labels counted under it, by (label, spelling)."""
 
     label: str
     mentions: int
@@ -412,8 +413,9 @@ class ViewChange:
 def view_changes(
     raw: Mapping[EntityCountingKey, ArticleEntity], aliased: AliasedArticle
 ) -> dict[EntityCountingKey, ViewChange]:
-    """The keys of one article whose aliased counts, merged raw keys or spellings differ from the raw ones
-    (every other key is counted the same in both views): the raw counts plus these are the aliased ones."""
+    """The keys of one article whose aliased counts, merged raw keys or displayed spelling differ from the raw
+    ones (every other key is counted and shown the same in both views): the raw counts plus these are the
+    aliased ones."""
     changes: dict[EntityCountingKey, ViewChange] = {}
     for key in sorted(raw.keys() | aliased.entities.keys()):
         before, after = raw.get(key), aliased.entities.get(key)
@@ -423,8 +425,10 @@ def view_changes(
                 sources.update({(source[1], spelling): count for spelling, count in raw[source].surfaces.items()})
         mentions = (after.mentions if after else 0) - (before.mentions if before else 0)
         articles = (after is not None) - (before is not None)
-        respelled = after is not None and (before is None or after.surfaces != before.surfaces)
+        respelled = after is not None and (
+            before is None or display_text(after.surfaces) != display_text(before.surfaces)
+        )
         if mentions or articles or sources or respelled:
-            surfaces = Counter(after.surfaces) if after is not None else Counter()
+            surfaces = Counter(after.surfaces) if after is not None and respelled else Counter()
             changes[key] = ViewChange(key[1], mentions, articles, surfaces, sources)
     return changes

@@ -92,7 +92,7 @@ def test_the_flush_carries_the_aliased_views_changes_per_window() -> None:
     # (W1, W2), united states and us (W1)
     assert pending.entity_tallies == 5 + 6
     windows = pending.to_flush("g", "t", 0, 3600).publications[publication_key("P")].windows
-    merged = AliasedChange("PERSON", "Donald Trump", 2, 0, {("ORG", "Trump"): 2})
+    merged = AliasedChange("PERSON", "", 2, 0, {("ORG", "Trump"): 2})  # spelled as in the raw view
     assert windows[W1].aliased == {
         ("donald trump", "PERSON"): merged,
         ("trump", "ORG"): AliasedChange("ORG", "", -2, -1),
