@@ -149,17 +149,18 @@ def _duration(seconds: float) -> str:
 
 def serve_it(namespace: str, group: str, kept_running: bool) -> str:
     """What to do once the new namespace has caught up."""
+    service = f"KAFKA_GROUP_ID={group} COUNTS_NAMESPACE={namespace} newscounts-consumer"
     running = (
-        "this command keeps the group counting new articles until you stop it (Ctrl-C); to run it as the service "
-        "instead, stop this command and start"
+        "This command keeps the new group counting new articles until you stop it (Ctrl-C); to run the group as "
+        f"a service instead, stop this command and start: {service}"
         if kept_running
-        else "the group was stopped; start it as the service with"
+        else f"This command stops the new group now; start it as a service with: {service}"
     )
     return (
         f"caught up: counts namespace {namespace!r} holds every record the topic held at the start.\n"
-        f"To serve it, set COUNTS_NAMESPACE={namespace} for the read API (newscounts-producer) and restart it.\n"
-        f"Then stop the old consumer group; {running} KAFKA_GROUP_ID={group} COUNTS_NAMESPACE={namespace} "
-        "newscounts-consumer.\n"
+        f"To serve it: set COUNTS_NAMESPACE={namespace} for the read API (newscounts-producer) and restart it, then "
+        "stop the old consumer group.\n"
+        f"{running}\n"
         "The old namespace stays in the sink until you delete it (docs/sinks.md, 'Counts namespaces')."
     )
 
@@ -200,19 +201,12 @@ def run(options: argparse.Namespace) -> int:
     with log_path.open("a", encoding="utf-8") as log:
         group_run = subprocess.Popen([sys.executable, "-m", "consumer"], env=env, stdout=log, stderr=log)
         print(f"started the consumer group (python -m consumer, pid {group_run.pid}); its log: {log_path}", flush=True)
+        code = 1
         try:
             code = _follow(settings, group, offsets, group_run, stop, options)
         finally:
-            if group_run.poll() is None:
-                group_run.send_signal(signal.SIGTERM)
-                try:
-                    group_run.wait(STOP_TIMEOUT_SECONDS)
-                except subprocess.TimeoutExpired:
-                    group_run.kill()
-                    group_run.wait()
-    if code == 0 and group_run.returncode not in (0, None):
-        print(f"recount: the consumer group did not stop cleanly (exit {group_run.returncode}): see {log_path}")
-        return 1
+            if group_run.poll() is None and not _stopped(group_run):
+                code = 1
     return code
 
 
@@ -240,8 +234,20 @@ def _follow(
                 if options.exit_when_caught_up:
                     return 0
         _sleep(options.every, stop)
-    print("stopping the consumer group (it flushes what it counted)...", flush=True)
     return 0
+
+
+def _stopped(group_run: subprocess.Popen[bytes]) -> bool:
+    """Stop the group (SIGTERM: every worker flushes and commits) and say how it ended."""
+    print("stopping the consumer group (it flushes what it counted)...", flush=True)
+    group_run.send_signal(signal.SIGTERM)
+    try:
+        code = group_run.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        group_run.kill()
+        code = group_run.wait()
+    print("stopped" if code == 0 else f"the consumer group did not stop cleanly (exit {code})", flush=True)
+    return code == 0
 
 
 def _sleep(seconds: float, stop: _Stop) -> None:
