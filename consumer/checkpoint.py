@@ -117,7 +117,7 @@ class Checkpointer:
         self._dedup_ids = settings.dedup_ids
         self._backoff = Backoff(settings.sink_retry_initial.total_seconds(), settings.sink_retry_max.total_seconds())
         self._budget = settings.final_flush_timeout.total_seconds()
-        self._lag = LagCommits(consumer, self._topic, self._flush_interval, clock)
+        self._lag = LagCommits(consumer, self._topic, self._flush_interval, clock, sleep)
         self._partitions: dict[int, PartitionState] = {}
 
     def budget(self) -> Deadline:

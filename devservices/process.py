@@ -4,8 +4,18 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
+
+START_POLL_SECONDS = 0.2
+"""Pause between two tries of a starting service's URL."""
+
+
+class ServiceDidNotStart(RuntimeError):
+    """A service exited, or did not answer in time; the message ends with the last lines of its log."""
 
 
 def pid_alive(pid: int) -> bool:
@@ -32,6 +42,34 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Until ``url`` (e.g. a ``/healthz``) answers 200; :class:`ServiceDidNotStart` when ``process`` exits
+    first or ``timeout`` seconds pass, with the end of ``log``."""
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if process.poll() is not None:
+            raise ServiceDidNotStart(f"the service exited with {process.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise ServiceDidNotStart(f"no answer on {url} in {timeout:g} s:\n{_tail(log)}")
+        time.sleep(START_POLL_SECONDS)
+
+
+def answers(url: str) -> bool:
+    """True when ``url`` answers 200 within 2 seconds."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:  # refused, timed out, or an HTTP error status
+        return False
+
+
+def _tail(log: Path, characters: int = 3000) -> str:
+    try:
+        return log.read_text(errors="replace")[-characters:]
+    except OSError as error:
+        return f"(no log: {error})"
 
 
 def stop_process_group(pid: int, timeout: float) -> None:

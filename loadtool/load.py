@@ -32,7 +32,12 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from common.article import MAX_ID_CHARS, Article, describe_validation_error
-from common.kafka_client import security_config
+from common.kafka_client import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_LINGER_MS,
+    durable_producer_config,
+    security_config,
+)
 from common.settings import CommonSettings
 from loadtool.wait import Counting, format_counting, read_status, wait_until_counted
 
@@ -435,18 +440,10 @@ def kafka_value(outgoing: Outgoing) -> bytes:
     return json.dumps({**outgoing.record, "id": outgoing.article_id}, ensure_ascii=False).encode()
 
 
-def kafka_producer_config(bootstrap: str, security: dict[str, str]) -> dict[str, str | int | bool]:
-    """The HTTP service's durability settings (idempotent, acks=all, lz4, 5 ms linger), for a fair comparison,
-    connecting as ``security`` says (:func:`common.kafka_client.security_config`)."""
-    return {
-        **security,
-        "bootstrap.servers": bootstrap,
-        "client.id": "newscounts-load",
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-    }
+def kafka_producer_config(bootstrap: str, security: dict[str, str]) -> dict[str, str | float | bool]:
+    """The HTTP service's producer settings at their defaults, for a fair comparison, connecting as
+    ``security`` says (:func:`common.kafka_client.security_config`)."""
+    return durable_producer_config(security, bootstrap, "newscounts-load", DEFAULT_LINGER_MS, DEFAULT_COMPRESSION)
 
 
 def send_kafka(

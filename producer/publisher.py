@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from common.kafka_client import security_config
+from common.kafka_client import durable_producer_config, security_config
 from producer.metrics import ProducerMetrics
 from producer.settings import ProducerSettings
 
@@ -51,16 +51,16 @@ class Delivery:
 def producer_config(settings: ProducerSettings) -> dict[str, str | int | float | bool]:
     """librdkafka settings: durable (idempotent, acks=all) and bounded in time and memory."""
     return {
-        **security_config(settings),
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "client.id": "newscounts-producer",
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": settings.linger.total_seconds() * 1000,
+        **durable_producer_config(
+            security_config(settings),
+            settings.kafka_bootstrap_servers,
+            "newscounts-producer",
+            settings.linger.total_seconds() * 1000,
+            settings.kafka_compression,
+        ),
         "message.timeout.ms": int(settings.produce_timeout.total_seconds() * 1000),
         "queue.buffering.max.messages": settings.queue_max_messages,
         "queue.buffering.max.kbytes": settings.queue_max_kbytes,
-        "compression.type": settings.kafka_compression,
         # The topic is created by the operator with its partition count; never auto-create a wrong one.
         "allow.auto.create.topics": False,
         # A record holds at most one request body; the broker still applies its own limit (413 then).

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from common.durations import Duration
+from common.kafka_client import DEFAULT_COMPRESSION, DEFAULT_LINGER_MS
 from common.settings import CommonSettings
 
 MIB = 1024 * 1024
@@ -38,7 +39,8 @@ class ProducerSettings(CommonSettings):
     )
     retry_after: int = Field(5, gt=0, description="Seconds sent in the Retry-After header of a 503.")
     linger: Duration = Field(
-        timedelta(milliseconds=5), description="How long the Kafka producer waits to fill a batch (linger.ms)."
+        timedelta(milliseconds=DEFAULT_LINGER_MS),
+        description="How long the Kafka producer waits to fill a batch (linger.ms).",
     )
     queue_max_messages: int = Field(
         100_000, gt=0, description="Records the Kafka producer may hold unacknowledged before answering 503."
@@ -47,7 +49,7 @@ class ProducerSettings(CommonSettings):
         262_144, gt=0, description="KiB the Kafka producer may hold unacknowledged before answering 503."
     )
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
-        "lz4", description="Compression of the records sent to Kafka: none, gzip, snappy, lz4 or zstd."
+        DEFAULT_COMPRESSION, description="Compression of the records sent to Kafka: none, gzip, snappy, lz4 or zstd."
     )
     ready_timeout: Duration = Field(
         timedelta(seconds=2), description="Longest wait of /readyz for the broker and the sink each."

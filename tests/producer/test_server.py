@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devservices.process import free_port
+from devservices.process import free_port, wait_until_answering
 from producer.app import STATIC_DIR
 from tests.producer.support import API_KEY, SECOND_KEY
 
@@ -48,14 +47,7 @@ def serving(env: dict[str, str], output: Path) -> Iterator[str]:
         process = subprocess.Popen([str(PRODUCER)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, output.read_text()
-            time.sleep(0.2)
+        wait_until_answering(f"{base}/healthz", process, output, timeout=20)
         yield base
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal it caught
