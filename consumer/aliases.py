@@ -17,6 +17,7 @@ Pure functions, except :func:`load_alias_table`, which reads the table files. Th
 changed: the aliased view is computed beside them.
 """
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -26,7 +27,7 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
-from common.sinks.base import EntityCountingKey
+from common.sinks.base import EntityCountingKey, SourceForm
 from consumer.entities import ArticleEntity, counting_key, normalize_entity_text
 
 PERSON = "PERSON"
@@ -214,6 +215,12 @@ def load_alias_table(user_file: Path | None = None) -> AliasTable:
     return build_alias_table(files, ["", "user"][: len(files)])
 
 
+@functools.cache
+def shipped_alias_table() -> AliasTable:
+    """The shipped table alone (read once per process)."""
+    return load_alias_table()
+
+
 def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
@@ -384,3 +391,44 @@ def _merge(
         if canonical is not None and canonical.key == key:
             group.spellings = Counter({canonical.text: group.mentions})
     return dict(sorted(merged.items()))
+
+
+# --- what the aliased view changes --------------------------------------------------------------------
+
+
+@dataclass
+class ViewChange:
+    """How one key of one article differs between the views: the aliased view's mentions and articles minus
+    the raw view's, its spellings in the aliased view when they display it otherwise than the raw ones do (a
+    table's spelling, a key the raw view does not have; else none: its raw spelling stands) and the raw keys
+    of other texts or labels counted under it, by (label, spelling)."""
+
+    label: str
+    mentions: int
+    articles: int
+    surfaces: Counter[str]
+    sources: Counter[SourceForm]
+
+
+def view_changes(
+    raw: Mapping[EntityCountingKey, ArticleEntity], aliased: AliasedArticle
+) -> dict[EntityCountingKey, ViewChange]:
+    """The keys of one article whose aliased counts, merged raw keys or displayed spelling differ from the raw
+    ones (every other key is counted and shown the same in both views): the raw counts plus these are the
+    aliased ones."""
+    changes: dict[EntityCountingKey, ViewChange] = {}
+    for key in sorted(raw.keys() | aliased.entities.keys()):
+        before, after = raw.get(key), aliased.entities.get(key)
+        sources: Counter[SourceForm] = Counter()
+        for source in aliased.sources.get(key, {}):
+            if source != key:
+                sources.update({(source[1], spelling): count for spelling, count in raw[source].surfaces.items()})
+        mentions = (after.mentions if after else 0) - (before.mentions if before else 0)
+        articles = (after is not None) - (before is not None)
+        respelled = after is not None and (
+            before is None or display_text(after.surfaces) != display_text(before.surfaces)
+        )
+        if mentions or articles or sources or respelled:
+            surfaces = Counter(after.surfaces) if after is not None and respelled else Counter()
+            changes[key] = ViewChange(key[1], mentions, articles, surfaces, sources)
+    return changes

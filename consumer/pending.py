@@ -1,4 +1,5 @@
-"""What one partition has counted since its last flush: the sink's own flush model, filled article by article."""
+"""What one partition has counted since its last flush: the sink's own flush model, filled article by article,
+in both views (raw, and the aliased view as its changes to the raw counts)."""
 
 import hashlib
 from collections import Counter, deque
@@ -6,7 +7,15 @@ from collections.abc import Sequence
 
 from common.article import normalize_publication
 from common.keys import publication_key
-from common.sinks.base import EntityCountingKey, EntityTally, PartitionFlush, PublicationDelta, WindowDelta
+from common.sinks.base import (
+    AliasedChange,
+    EntityCountingKey,
+    EntityTally,
+    PartitionFlush,
+    PublicationDelta,
+    WindowDelta,
+)
+from consumer.aliases import AliasedArticle, alias_article, shipped_alias_table, view_changes
 from consumer.entities import ArticleEntity
 
 SurfaceKey = tuple[str, int, EntityCountingKey]
@@ -30,13 +39,15 @@ class PendingPartition:
         self._recent_set = set(self._recent)
         self.articles = 0
         self.entity_tallies = 0
-        """Distinct (publication, window, entity) counts pending: the size that bounds a flush."""
+        """Distinct (publication, window, entity) counts pending, raw ones and aliased changes: the size that
+        bounds a flush."""
         self.processed = 0
         """Messages processed since the last flush (articles and dead letters)."""
         self.last_article_offset: int | None = None
         """Offset of the last article counted since the last flush."""
         self._publications: dict[str, PublicationDelta] = {}
         self._surfaces: dict[SurfaceKey, Counter[str]] = {}
+        self._aliased_surfaces: dict[SurfaceKey, Counter[str]] = {}
 
     def seen(self, publication: str, article_id: str) -> bool:
         """True when the partition counted this article of this publication recently (a retry)."""
@@ -53,10 +64,12 @@ class PendingPartition:
         window: int,
         entities: dict[EntityCountingKey, ArticleEntity],
         article_id: str | None = None,
+        aliased: AliasedArticle | None = None,
         *,
         undated: bool = False,
     ) -> None:
-        """Count one article of ``publication`` in the window starting at ``window`` (and remember its id);
+        """Count one article of ``publication`` in the window starting at ``window`` (and remember its id):
+        its raw ``entities``, and its ``aliased`` view of them (default: made with the shipped alias table);
         ``undated``: it has no ``published_at``, so the window is its Kafka record time's."""
         if self._remember and article_id is not None:
             self._remember_id(article_digest(publication, article_id))
@@ -74,6 +87,19 @@ class PendingPartition:
             tally.mentions += found.mentions
             tally.articles += 1
             self._surfaces.setdefault((pub_key, window, key), Counter()).update(found.surfaces)
+        if aliased is None:
+            aliased = alias_article(entities, shipped_alias_table())
+        for key, change in view_changes(entities, aliased).items():
+            total = counts.aliased.get(key)
+            if total is None:
+                total = counts.aliased[key] = AliasedChange(label=change.label)
+                self.entity_tallies += 1
+            total.mentions += change.mentions
+            total.articles += change.articles
+            for source, mentions in change.sources.items():
+                total.sources[source] = total.sources.get(source, 0) + mentions
+            if change.surfaces:
+                self._aliased_surfaces.setdefault((pub_key, window, key), Counter()).update(change.surfaces)
         self.articles += 1
         self.last_article_offset = offset
         self._advance(offset)
@@ -94,11 +120,13 @@ class PendingPartition:
 
     def to_flush(self, group_id: str, topic: str, partition: int, window_seconds: int) -> PartitionFlush:
         """The increments and new offset as one sink write. Each entity's ``text`` is its most frequent
-        normalized spelling in this batch (ties: the first in code-point order)."""
+        normalized spelling in this batch (ties: the first in code-point order), in each view."""
         if self.next_offset is None:
             raise ValueError("nothing was processed: there is no offset to flush")
         for (pub_key, window, key), surfaces in self._surfaces.items():
             self._publications[pub_key].windows[window].entities[key].text = _most_frequent(surfaces)
+        for (pub_key, window, key), surfaces in self._aliased_surfaces.items():
+            self._publications[pub_key].windows[window].aliased[key].text = _most_frequent(surfaces)
         return PartitionFlush(
             group_id=group_id,
             topic=topic,

@@ -25,6 +25,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 from common.article import InvalidArticle, parse_article
 from common.kafka_client import security_config
 from common.sinks.factory import open_writer
+from consumer.aliases import AliasTable, alias_article, load_alias_table
 from consumer.checkpoint import Checkpointer
 from consumer.dead_letters import DeadLetters, dead_letter
 from consumer.entities import article_entities
@@ -117,6 +118,7 @@ class Worker:
         pauses: Pauses,
         ner: NerClient,
         stats: WorkerStats,
+        aliases: AliasTable,
     ) -> None:
         self._settings = settings
         self._index = index
@@ -129,6 +131,7 @@ class Worker:
         self._in_flight = InFlight()
         self._window_seconds = int(settings.window.total_seconds())
         self._excluded = settings.excluded_labels
+        self._aliases = aliases
         self._busy_requests = BUSY_REQUESTS_PER_PROCESS * settings.ner_processes
         self._busy = False
 
@@ -280,12 +283,14 @@ class Worker:
             log.info(event("duplicate_skipped", taken.partition, offset=taken.offset, article_id=article.article_id))
             return
         entities = article_entities(entities_found, self._excluded)
+        aliased = alias_article(entities, self._aliases)
         pending.add_article(
             taken.offset,
             article.publication,
             taken.window,
             entities,
             article.article_id,
+            aliased,
             undated=article.published_at is None,
         )
         self._stats.articles += 1
@@ -339,6 +344,7 @@ def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     signal.signal(signal.SIGINT, stop)
     configure_logging(settings.log_level, process=f"worker={index}")
     started = time.monotonic()
+    aliases = load_alias_table(settings.aliases_file)
     sink = open_writer(settings)
     stats = WorkerStats(index)
     dead_letters = DeadLetters.connect(
@@ -356,9 +362,9 @@ def run_worker(settings: ConsumerSettings, index: int, ner_folder: Path) -> int:
     consumer = Consumer({**consumer_config(settings, index), "on_commit": on_commit})
     pauses = Pauses(consumer, settings.kafka_topic)
     checkpointer = Checkpointer(consumer, sink, dead_letters, pauses, settings, stats)
-    log.info(event("ready", seconds=round(time.monotonic() - started, 1)))
+    log.info(event("ready", seconds=round(time.monotonic() - started, 1), aliases=aliases.version))
     try:
-        Worker(settings, index, consumer, checkpointer, dead_letters, pauses, ner, stats).run(stop)
+        Worker(settings, index, consumer, checkpointer, dead_letters, pauses, ner, stats, aliases).run(stop)
         leave_group(consumer, LEAVE_TIMEOUT_SECONDS)
     except BaseException:
         checkpointer.drop_all()  # never flush state a crash may have left half-updated

@@ -1,5 +1,6 @@
 """The read endpoints: publications, their top entities, windows and series, and entities across publications,
-as the consumer group counted them (one counts namespace, COUNTS_NAMESPACE).
+as the consumer group counted them (one counts namespace, COUNTS_NAMESPACE), in either view (``view=raw``,
+the default, or ``aliased``).
 
 The publication in the path is the name as sent, URL-encoded (``/publications/CNN%20(Web%20News)/entities``);
 names may contain ``/`` (sent as ``%2F`` or as is), which the ``path`` converter keeps. Answers are
@@ -8,7 +9,7 @@ serialized straight from the sink's models, so ``limit=0`` stays fast for tens o
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter
@@ -78,17 +79,26 @@ LabelFilter = Annotated[
     Query(max_length=MAX_LABEL_CHARS, description="Only this spaCy label (PERSON, ORG, GPE, ...); empty means all."),
 ]
 ViewName = Annotated[
-    Literal["raw", "aliased"],
-    Query(description="`raw`: the counts as counted. `aliased` (entities merged under their aliases) comes later."),
+    View,
+    Query(
+        description="`raw` (the default): each entity as spelled and labelled, the exact reference. `aliased`: the "
+        "spellings of one entity in an article counted as one row (`Trump` under `Donald Trump`, `U.S.` under "
+        "`United States`; docs/aliases.md), each row listing the raw rows it `merged`."
+    ),
 ]
 
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "READ_REQUIRES_KEY is set and X-API-Key is missing or wrong."},
     404: {"model": ErrorBody, "description": "No counts for this publication (see GET /publications)."},
+    409: {
+        "model": ErrorBody,
+        "description": "`view=aliased` in a counts namespace counted before that view existed: recount it "
+        "(`python -m consumer.recount`), or ask for `view=raw`.",
+    },
     422: {"model": ValidationErrorBody, "description": "A bad parameter: names it and its problem."},
     503: {"model": ErrorBody, "description": "The counts store cannot be read right now; retry later."},
 }
-ANY_PUBLICATION: dict[int | str, dict[str, Any]] = {key: READ_RESPONSES[key] for key in (401, 422, 503)}
+ANY_PUBLICATION: dict[int | str, dict[str, Any]] = {key: READ_RESPONSES[key] for key in (401, 409, 422, 503)}
 
 T = TypeVar("T")
 
@@ -126,12 +136,11 @@ async def list_publications(
     cursor: Annotated[
         str | None, Query(max_length=2_000, description="The `Next-Cursor` of the previous page.")
     ] = None,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """Most articles first, then name. The next page's cursor comes in the `Next-Cursor` header (and a `Link`
     header with `rel="next"`); the last page has neither."""
-    chosen = check_view(view)
-    page = await read(request, lambda reader: reader.publications(limit=limit, cursor=cursor, view=chosen))
+    page = await read(request, lambda reader: reader.publications(limit=limit, cursor=cursor, view=view))
     answer = json(PUBLICATIONS.dump_json(page.publications))
     if page.next_cursor is not None:
         answer.headers["Next-Cursor"] = page.next_cursor
@@ -154,16 +163,16 @@ async def publication_entities(
     label: LabelFilter = None,
     start: Start = None,
     end: End = None,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """All time without `start`/`end`; with them, the windows overlapping `[start, end)`, merged. `start` and
     `end` of the answer are the range covered: the request widened to whole windows."""
     name = publication_name(publication)
     check_range(start, end)
-    wanted_label, chosen = label_filter(label), check_view(view)
+    wanted_label = label_filter(label)
     counts = await read(
         request,
-        lambda reader: reader.entities(name, start=start, end=end, label=wanted_label, limit=limit, view=chosen),
+        lambda reader: reader.entities(name, start=start, end=end, label=wanted_label, limit=limit, view=view),
     )
     if counts is None:
         raise unknown_publication(name)
@@ -184,13 +193,12 @@ async def publication_windows(
     limit: Annotated[
         int, Query(ge=0, le=MAX_LIMIT, description="Top entities per window; 0 returns every entity.")
     ] = 10,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """Per window overlapping `[start, end)`: its start, end, articles and top `limit` entities."""
     name = publication_name(publication)
     check_range(start, end)
-    chosen = check_view(view)
-    windows = await read(request, lambda reader: reader.windows(name, start=start, end=end, limit=limit, view=chosen))
+    windows = await read(request, lambda reader: reader.windows(name, start=start, end=end, limit=limit, view=view))
     if windows is None:
         raise unknown_publication(name)
     return json(WINDOWS.dump_json(windows))
@@ -210,17 +218,16 @@ async def publication_series(
     step: Annotated[Step, Query(description="Length of a point; weeks start on Monday, UTC.")] = Step.DAY,
     start: Start = None,
     end: End = None,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """Points over `[start, end)` widened to whole steps (without `start`/`end`: from the publication's first
     window to its last), zeros included; each point has the publication's articles too, for shares. The
     points add up to what `/entities` answers for the same range."""
     name = publication_name(publication)
     check_range(start, end)
-    chosen = check_view(view)
     series = await read(
         request,
-        lambda reader: reader.series(name, text, label.strip().upper(), step=step, start=start, end=end, view=chosen),
+        lambda reader: reader.series(name, text, label.strip().upper(), step=step, start=start, end=end, view=view),
     )
     if series is None:
         raise unknown_publication(name)
@@ -240,16 +247,15 @@ async def entity_publications(
     start: Start = None,
     end: End = None,
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Most publications; 0 returns all.")] = 20,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """Over `[start, end)` widened to whole UTC days (all time without them): per publication the entity's
     mentions, the articles mentioning it, and all the publication's articles in that range."""
     check_range(start, end)
-    chosen = check_view(view)
     found = await read(
         request,
         lambda reader: reader.entity_publications(
-            text, label.strip().upper(), start=start, end=end, limit=limit, view=chosen
+            text, label.strip().upper(), start=start, end=end, limit=limit, view=view
         ),
     )
     return json(found.model_dump_json().encode())
@@ -266,11 +272,11 @@ async def search_entities(
     q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, description="The start of the text.")],
     label: LabelFilter = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Most matches.")] = 10,
-    view: ViewName = "raw",
+    view: ViewName = View.RAW,
 ) -> Response:
     """For type-ahead: `q=zur` finds `Zürich` and `ZURICH`; counts are all time, every publication."""
-    wanted_label, chosen = label_filter(label), check_view(view)
-    found = await read(request, lambda reader: reader.search(q, label=wanted_label, limit=limit, view=chosen))
+    wanted_label = label_filter(label)
+    found = await read(request, lambda reader: reader.search(q, label=wanted_label, limit=limit, view=view))
     return json(MATCHES.dump_json(found))
 
 
@@ -283,12 +289,6 @@ async def read(request: Request, call: Callable[[CountReader], T]) -> T:
         return await reads.call(call, settings.read_timeout.total_seconds())
     except InvalidRead as error:
         raise InvalidInput([FieldProblem(field=error.field, problem=str(error))]) from None
-
-
-def check_view(view: str) -> View:
-    if view != View.RAW:
-        raise InvalidInput([FieldProblem(field="view", problem="the aliased view is not available yet: use raw")])
-    return View.RAW
 
 
 def label_filter(label: str | None) -> str | None:

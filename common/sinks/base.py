@@ -3,10 +3,11 @@
 
 A sink stores, for one counts namespace, each publication's counts per window and their rollups (UTC
 days, months, years and all time, :mod:`common.sinks.buckets`), an entity index across publications, and
-each Kafka partition's next offset. :meth:`CountWriter.write` applies one partition's pending counts *and*
-its new offset in one atomic write, fenced by the :class:`OffsetLease` the writer read when it was
-assigned the partition: a writer whose lease is stale (another worker wrote since) is refused with
-:class:`SinkFenced` and writes nothing. Implementations: :mod:`common.sinks.sqlite`,
+each Kafka partition's next offset; the counts in two views, ``raw`` and ``aliased`` (:class:`View`).
+:meth:`CountWriter.write` applies one partition's pending counts (both views) *and* its new offset in one
+atomic write, fenced by the :class:`OffsetLease` the writer read when it was assigned the partition: a
+writer whose lease is stale (another worker wrote since) is refused with :class:`SinkFenced` and writes
+nothing. Implementations: :mod:`common.sinks.sqlite`,
 :mod:`common.sinks.firestore`; :mod:`common.sinks.factory` opens them.
 """
 
@@ -21,6 +22,9 @@ from common.sinks.buckets import Step
 
 EntityCountingKey = tuple[str, str]
 """(normalized text case-folded, label): what the counts are keyed by."""
+
+SourceForm = tuple[str, str]
+"""(label, spelling) of a raw row counted under another key in the aliased view."""
 
 
 class SinkError(Exception):
@@ -87,11 +91,31 @@ class EntityTally:
 
 
 @dataclass
+class AliasedChange:
+    """How the aliased view of one entity in one window differs from its raw counts: what it adds to them
+    (negative where the raw rows of this key were counted under another key), and the raw rows of other keys
+    it holds. Only keys where the two views differ have one, so the aliased view costs little where aliasing
+    changes little (docs/aliases.md, "How the aliased view is stored")."""
+
+    label: str
+    text: str = ""
+    """Its spelling in the aliased view; empty when no article of the flush counts the key there (its raw
+    rows all went to other keys)."""
+    mentions: int = 0
+    articles: int = 0
+    sources: dict[SourceForm, int] = field(default_factory=dict)
+    """The raw rows of other keys counted under this one: (label, spelling) -> mentions."""
+
+
+@dataclass
 class WindowDelta:
-    """Count increments for one publication in one tumbling window."""
+    """Count increments for one publication in one tumbling window, in both views."""
 
     articles: int = 0
     entities: dict[EntityCountingKey, EntityTally] = field(default_factory=dict)
+    """The raw view."""
+    aliased: dict[EntityCountingKey, AliasedChange] = field(default_factory=dict)
+    """The aliased view, as its changes to ``entities``: the aliased counts are the raw ones plus these."""
     undated_articles: int = 0
     """Of ``articles``, those without ``published_at``: placed in the window by their Kafka record time."""
 
@@ -121,14 +145,40 @@ class PartitionFlush:
 
 
 class View(StrEnum):
-    """Which counts a read serves: ``raw`` (what the consumer group counted) or ``aliased`` (issue 18, later)."""
+    """Which counts a read serves: ``raw`` (each counting key as counted) or ``aliased`` (the spellings of one
+    entity in an article brought together, consumer/aliases.py)."""
 
     RAW = "raw"
     ALIASED = "aliased"
 
 
+ALL_VIEWS = frozenset(View)
+"""What a namespace claimed by this version holds."""
+
+
 class ViewUnavailable(SinkError):
-    """A view the sink does not keep (yet)."""
+    """A view the counts namespace does not hold (it was counted before that view existed): recount it."""
+
+
+@dataclass(frozen=True)
+class NamespaceRecord:
+    """What a sink records of a counts namespace when its first writer claims it."""
+
+    name: str
+    group: str
+    """The consumer group that owns it."""
+    window_seconds: int
+    views: frozenset[View]
+    """The views its counts hold (a namespace counted before the aliased view existed: raw only)."""
+
+
+def view_unavailable(record: NamespaceRecord, view: View) -> ViewUnavailable:
+    """The error of a read of ``view`` in a namespace that does not hold it."""
+    return ViewUnavailable(
+        f"counts namespace {record.name!r} holds no {view.value} view (it was counted before that view existed): "
+        f"ask for view=raw, or recount the topic into a new namespace with `python -m consumer.recount "
+        f"--namespace NEW_NAME` and point COUNTS_NAMESPACE at it (docs/aliases.md, 'Recounting')"
+    )
 
 
 class InvalidRead(ValueError):
@@ -140,11 +190,37 @@ class InvalidRead(ValueError):
         self.field = field
 
 
+class MergedForm(BaseModel):
+    """One raw row counted in an aliased row."""
+
+    text: str = Field(description="The raw row's spelling (its most mentioned one).", examples=["Trump"])
+    label: str = Field(description="The raw row's spaCy label.", examples=["ORG"])
+    mentions: int = Field(description="Its mentions counted in the aliased row.", examples=[480])
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+MERGED_DESCRIPTION = (
+    "view=aliased only (absent in the raw view): the raw rows counted in this row, with their mentions, most "
+    "first; its own raw row included. Empty when the row counts only its own raw row."
+)
+MERGED_EXAMPLE = [
+    {"text": "Trump", "label": "ORG", "mentions": 480},
+    {"text": "Trump", "label": "PERSON", "mentions": 326},
+    {"text": "Donald Trump", "label": "PERSON", "mentions": 228},
+]
+
+
 class EntityCount(BaseModel):
     text: str = Field(description="Entity as written (a normalized surface form).", examples=["Donald Trump"])
     label: str = Field(description="spaCy entity label (PERSON, ORG, GPE, ...).", examples=["PERSON"])
-    mentions: int = Field(description="Every occurrence.", examples=[412])
-    articles: int = Field(description="Articles that mention it at least once.", examples=[97])
+    mentions: int = Field(description="Every occurrence.", examples=[1034])
+    articles: int = Field(description="Articles that mention it at least once.", examples=[297])
+    merged: list[MergedForm] | None = Field(
+        None, exclude_if=_absent, description=MERGED_DESCRIPTION, examples=[MERGED_EXAMPLE]
+    )
 
 
 class PublicationSummary(BaseModel):
@@ -205,6 +281,9 @@ class EntitySeries(BaseModel):
     start: datetime = Field(description="Start of the first point (the request widened to whole steps).")
     end: datetime = Field(description="End of the last point.")
     points: list[SeriesPoint] = Field(description="One per step, in time order, zeros included.")
+    merged: list[MergedForm] | None = Field(
+        None, exclude_if=_absent, description=MERGED_DESCRIPTION + " Over the whole series."
+    )
 
 
 class EntityInPublication(BaseModel):
@@ -229,6 +308,9 @@ class EntityMatch(BaseModel):
     label: str = Field(examples=["PERSON"])
     mentions: int = Field(description="Mentions, all time, every publication.", examples=[1200])
     articles: int = Field(description="Articles that mention it, all time, every publication.", examples=[800])
+    merged: list[MergedForm] | None = Field(
+        None, exclude_if=_absent, description=MERGED_DESCRIPTION + " All time, every publication."
+    )
 
 
 def rank_key(mentions: int, text: str, label: str) -> tuple[int, str, str]:
@@ -276,8 +358,12 @@ class CountWriter(ABC):
 class CountReader(ABC):
     """The read side, used by the read API: one per process, **thread-safe** (every method may be called from
     many threads at once). Each answer is read from one consistent snapshot of the store, so an article
-    count and the entity sums beside it always agree. Times are aware UTC datetimes; a ``view`` other than
-    :attr:`View.RAW` raises :class:`ViewUnavailable`."""
+    count and the entity sums beside it always agree. Times are aware UTC datetimes; a ``view`` the
+    namespace does not hold raises :class:`ViewUnavailable`."""
+
+    @abstractmethod
+    def namespace(self) -> NamespaceRecord | None:
+        """What the sink records of the namespace; None when no writer has claimed it yet."""
 
     @abstractmethod
     def publications(self, *, limit: int = 0, cursor: str | None = None, view: View = View.RAW) -> PublicationPage:

@@ -15,6 +15,10 @@ counts. Under ``namespaces/{namespace}``:
   months, ``all`` years: ``x.{entity}.{bucket}.{pub}`` = ``{m, a}`` and ``n.{bucket}.{pub}`` articles (and
   in ``all``, ``t.{year}``: every publication's articles that year);
   ``dict``: every entity's all-time ``s.{entity}`` = ``{m, a, t: {~spelling: window}}``, for search.
+- The aliased view's changes to those counts, in the same documents: ``ae.{bucket}.{entity}`` = ``{m, a,
+  s: {~spelling: window}, o: {label: {~spelling: mentions}}}`` beside ``e`` (``s`` only when the change has
+  a spelling, ``o``: the raw rows of other keys it holds), ``ax`` beside ``x`` and ``as`` beside ``s`` (its
+  spellings in ``t``, as in ``s``).
 
 ``{entity}`` is the entity key (32 hex digits) followed by its label; ``{bucket}`` a
 :attr:`common.sinks.buckets.Bucket.key`.
@@ -36,7 +40,15 @@ from common.sinks.count_documents import (
     place,
     value_part,
 )
-from common.sinks.rollups import BucketDelta, IndexDelta, RollupTally, dictionary_deltas, index_deltas, rollup_deltas
+from common.sinks.rollups import (
+    AliasedTally,
+    BucketDelta,
+    IndexDelta,
+    RollupTally,
+    dictionary_deltas,
+    index_deltas,
+    rollup_deltas,
+)
 
 PUBLICATION_CONTAINER = "all"
 """The publication's all-time family; its generation 0 of group 0 is the publication document itself."""
@@ -172,6 +184,7 @@ class FlushCounts:
     publications: dict[str, dict[Bucket, BucketDelta]]
     index: dict[Bucket, IndexDelta]
     dictionary: dict[str, RollupTally]
+    aliased_dictionary: dict[str, AliasedTally]
 
     @classmethod
     def of(cls, flush: PartitionFlush) -> "FlushCounts":
@@ -181,7 +194,7 @@ class FlushCounts:
             slot,
             {pub_key: rollup_deltas(delta, flush.window_seconds) for pub_key, delta in flush.publications.items()},
             index_deltas(flush),
-            dictionary_deltas(flush),
+            *dictionary_deltas(flush),
         )
 
     def families(self) -> set[FamilyKey]:
@@ -192,7 +205,7 @@ class FlushCounts:
             for bucket in buckets
         }
         families.update((None, index_container(bucket), self.group) for bucket in self.index)
-        if self.dictionary:
+        if self.dictionary or self.aliased_dictionary:
             families.add((None, DICTIONARY, self.group))
         return families
 
@@ -202,7 +215,7 @@ class FlushCounts:
 
 _COUNTS_BYTES = 2 * (name_bytes("m") + INTEGER_BYTES)
 """An entry's ``m`` and ``a``."""
-_MAPS = {name: map_part(name, name) for name in ("e", "n", "u", "x", "s", "t")}
+_MAPS = {name: map_part(name, name) for name in ("e", "n", "u", "x", "s", "t", "ae", "ax", "as")}
 
 
 def _article_entry(counts: str, bucket_key: str, articles: int) -> tuple[Entry, list[Change]]:
@@ -243,6 +256,42 @@ def _rollup_entries(bucket: Bucket, counts: BucketDelta) -> list[tuple[Entry, li
     return entries
 
 
+def _aliased_entry(
+    names: tuple[str, ...], tally: AliasedTally, spellings: str, outer: tuple[Part, ...]
+) -> tuple[Entry, list[Change]]:
+    """One aliased change at ``names`` (its map's names, outermost first; ``outer``: the maps holding it): its
+    increments, its spelling's window in map ``spellings`` when it has one, and the raw rows of other keys
+    it holds in map ``o``, by label and spelling."""
+    entry_path = path_of(*names)
+    parts = [*outer, Part(entry_path, 3, len(names[-1]) + 1 + _COUNTS_BYTES)]
+    changes = [Change((*names, "m"), "increment", tally.mentions), Change((*names, "a"), "increment", tally.articles)]
+    if tally.seen is not None:
+        written = spelling(tally.text)
+        parts += [
+            map_part(path_of(entry_path, spellings), spellings),
+            value_part(path_of(entry_path, spellings, written), written, INTEGER_BYTES),
+        ]
+        changes.append(Change((*names, spellings, written), "maximum", tally.seen))
+    if tally.sources:
+        parts.append(map_part(path_of(entry_path, "o"), "o"))
+    for label in sorted({label for label, _ in tally.sources}):
+        parts.append(map_part(path_of(entry_path, "o", label), label))
+    for (label, text), mentions in tally.sources.items():
+        written = spelling(text)
+        parts.append(value_part(path_of(entry_path, "o", label, written), written, INTEGER_BYTES))
+        changes.append(Change((*names, "o", label, written), "increment", mentions))
+    return Entry(entry_path, tuple(parts), len(changes)), changes
+
+
+def _aliased_rollup_entries(bucket: Bucket, changes: dict[str, AliasedTally]) -> list[tuple[Entry, list[Change]]]:
+    bucket_key = bucket.key
+    outer = (_MAPS["ae"], map_part(path_of("ae", bucket_key), bucket_key))
+    return [
+        _aliased_entry(("ae", bucket_key, storage_key(entity, tally.label)), tally, "s", outer)
+        for entity, tally in changes.items()
+    ]
+
+
 def _index_entries(bucket: Bucket, counts: IndexDelta) -> list[tuple[Entry, list[Change]]]:
     bucket_key = bucket.key
     entries = []
@@ -254,24 +303,32 @@ def _index_entries(bucket: Bucket, counts: IndexDelta) -> list[tuple[Entry, list
         leaf = path_of("n", bucket_key, pub_key)
         counted = (_MAPS["n"], map_part(path_of("n", bucket_key), bucket_key), value_part(leaf, pub_key, 8))
         entries.append((Entry(leaf, counted, 1), [Change(("n", bucket_key, pub_key), "increment", articles)]))
-    for entity, publications in counts.entities.items():
-        key = storage_key(entity, counts.labels[entity])
-        entity_map = map_part(path_of("x", key), key)
-        entity_bucket = map_part(path_of("x", key, bucket_key), bucket_key)
-        for pub_key, (mentions, articles) in publications.items():
-            leaf = path_of("x", key, bucket_key, pub_key)
-            parts = (
-                _MAPS["x"],
-                entity_map,
-                entity_bucket,
-                Part(leaf, 3, len(pub_key) + 1 + _COUNTS_BYTES),
-            )
-            changes = [
-                Change(("x", key, bucket_key, pub_key, "m"), "increment", mentions),
-                Change(("x", key, bucket_key, pub_key, "a"), "increment", articles),
-            ]
-            entries.append((Entry(leaf, parts, 2), changes))
+    for index_map, found in (("x", counts.entities), ("ax", counts.aliased)):
+        for entity, publications in found.items():
+            key = storage_key(entity, counts.labels[entity])
+            entity_map = map_part(path_of(index_map, key), key)
+            entity_bucket = map_part(path_of(index_map, key, bucket_key), bucket_key)
+            for pub_key, (mentions, articles) in publications.items():
+                leaf = path_of(index_map, key, bucket_key, pub_key)
+                parts = (
+                    _MAPS[index_map],
+                    entity_map,
+                    entity_bucket,
+                    Part(leaf, 3, len(pub_key) + 1 + _COUNTS_BYTES),
+                )
+                changes = [
+                    Change((index_map, key, bucket_key, pub_key, "m"), "increment", mentions),
+                    Change((index_map, key, bucket_key, pub_key, "a"), "increment", articles),
+                ]
+                entries.append((Entry(leaf, parts, 2), changes))
     return entries
+
+
+def _aliased_dictionary_entries(changes: dict[str, AliasedTally]) -> list[tuple[Entry, list[Change]]]:
+    outer = (_MAPS["as"],)
+    return [
+        _aliased_entry(("as", storage_key(entity, tally.label)), tally, "t", outer) for entity, tally in changes.items()
+    ]
 
 
 def _dictionary_entries(known: dict[str, RollupTally]) -> list[tuple[Entry, list[Change]]]:
@@ -316,7 +373,9 @@ class FlushEntries:
         for pub_key, buckets in counts.publications.items():
             for bucket, bucket_counts in buckets.items():
                 where = (pub_key, publication_container(bucket), group)
-                per_family.setdefault(where, []).extend(_rollup_entries(bucket, bucket_counts))
+                family_entries = per_family.setdefault(where, [])
+                family_entries.extend(_rollup_entries(bucket, bucket_counts))
+                family_entries.extend(_aliased_rollup_entries(bucket, bucket_counts.aliased))
             delta = flush.publications[pub_key]
             starts = sorted(delta.windows)
             undated = sum(window.undated_articles for window in delta.windows.values())
@@ -329,8 +388,11 @@ class FlushEntries:
             ]
         for bucket, index in counts.index.items():
             per_family.setdefault((None, index_container(bucket), group), []).extend(_index_entries(bucket, index))
-        if counts.dictionary:
-            per_family[(None, DICTIONARY, group)] = _dictionary_entries(counts.dictionary)
+        if counts.dictionary or counts.aliased_dictionary:
+            per_family[(None, DICTIONARY, group)] = [
+                *_dictionary_entries(counts.dictionary),
+                *_aliased_dictionary_entries(counts.aliased_dictionary),
+            ]
         return cls(flush, counts, per_family, headers)
 
     def unknown(self, cache: FamilyCache) -> dict[DocumentId, list[tuple[str, ...]]]:
@@ -416,10 +478,15 @@ def stored_paths(document: StoredMaps) -> tuple[set[str], set[str]]:
             paths.add(path_of(*path))
             if len(path) == entry_depth:
                 entries.add(path_of(*path))
-                spellings = (inner or {}).get("s" if path[0] == "e" else "t")
-                paths.update(path_of(*path, "s" if path[0] == "e" else "t", written) for written in spellings or {})
+                walk_all(path, inner)
             elif len(path) < entry_depth:
                 walk(path, inner, entry_depth)
+
+    def walk_all(prefix: tuple[str, ...], maps: StoredMaps | None) -> None:
+        """Every map and value inside an entry (its spellings, the raw rows an aliased change holds)."""
+        for name, inner in (maps or {}).items():
+            paths.add(path_of(*prefix, name))
+            walk_all((*prefix, name), inner)
 
     for top_name, inner in document.items():
         if top_name == "t":
@@ -432,7 +499,11 @@ def stored_paths(document: StoredMaps) -> tuple[set[str], set[str]]:
         elif top_name == "u":
             paths.add("u")
             walk(("u",), inner, 2)
-        elif top_name in ("e", "x", "s"):
+        elif top_name in _ENTRY_DEPTHS:
             paths.add(top_name)
-            walk((top_name,), inner, {"e": 3, "x": 4, "s": 2}[top_name])
+            walk((top_name,), inner, _ENTRY_DEPTHS[top_name])
     return paths, entries
+
+
+_ENTRY_DEPTHS = {"e": 3, "x": 4, "s": 2, "ae": 3, "ax": 4, "as": 2}
+"""The depth of an entry in each map of counts (``e.{bucket}.{entity}``, ``x.{entity}.{bucket}.{pub}``, ...)."""

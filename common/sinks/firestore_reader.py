@@ -2,8 +2,9 @@
 
 Every answer reads one snapshot: its first read fixes a ``read_time`` and the others read the store as it
 was then, so an article count and the entity sums beside it never come from different commits. Reads
-project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one entity's entries), so a
-read decodes what it uses, not whole documents. The client is thread-safe: one reader serves every thread,
+project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one entity's entries; in the
+aliased view also its changes, ``ae.{bucket}`` ...), so a read decodes what it uses, not whole documents.
+The client is thread-safe: one reader serves every thread,
 and the independent queries of one answer run in parallel once the snapshot's time is fixed (an answer's
 latency is then about its slowest query, not the sum of them).
 """
@@ -20,6 +21,7 @@ from google.cloud.firestore_v1 import FieldFilter, Query
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from common.keys import publication_document_id
+from common.sinks.base import NamespaceRecord, SourceForm, View
 from common.sinks.buckets import Bucket, Level, bucket_at, epoch_of, levels
 from common.sinks.firestore import (
     IN_VALUES,
@@ -39,7 +41,7 @@ from common.sinks.firestore_layout import (
     split_storage_key,
     storage_key,
 )
-from common.sinks.reading import BucketRows, Header, IndexRows, Known, RollupReader, Row, Snapshot, chunks
+from common.sinks.reading import BucketRows, Header, IndexRows, Known, RollupReader, Row, Snapshot, change_row, chunks
 
 HEADER_FIELDS = ["name", "articles", "undated", "first", "last", "updated_at"]
 
@@ -72,8 +74,8 @@ class FirestoreReader(RollupReader):
         return cls(client_for(project, database), namespace, window_seconds)
 
     @contextmanager
-    def _snapshot(self, what: str) -> Iterator["_FirestoreSnapshot"]:
-        snapshot = _FirestoreSnapshot(self._root, self.window_seconds)
+    def _snapshot(self, what: str, view: View = View.RAW) -> Iterator["_FirestoreSnapshot"]:
+        snapshot = _FirestoreSnapshot(self._root, self.window_seconds, view)
         try:
             with reading(what):
                 yield snapshot
@@ -94,7 +96,8 @@ def _path(*names: str) -> str:
 
 
 def _add_buckets(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, BucketRows]) -> None:
-    """Add a stored document's buckets that are in ``by_key`` to ``found``."""
+    """Add a stored document's buckets that are in ``by_key`` to ``found`` (and their aliased changes, when
+    they were read)."""
     for bucket_key, articles in fields["n"].map_value.fields.items() if "n" in fields else ():
         if bucket_key in by_key:
             found[by_key[bucket_key]].articles += articles.integer_value
@@ -104,6 +107,34 @@ def _add_buckets(fields: Any, by_key: dict[str, Bucket], found: dict[Bucket, Buc
     for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
         if bucket_key in by_key:
             _add_entries(entities, found[by_key[bucket_key]].entities)
+    for bucket_key, entities in fields["ae"].map_value.fields.items() if "ae" in fields else ():
+        if bucket_key in by_key:
+            _add_changes(entities, found[by_key[bucket_key]].entities)
+
+
+def _add_changes(entities: Any, rows: dict[str, Row], spellings: str = "s") -> None:
+    """Add one bucket's (or the dictionary's) stored aliased changes (entity -> {m, a, s, o}; the dictionary
+    keeps the spellings in ``t``) to ``rows``."""
+    for key, entry in entities.map_value.fields.items():
+        values = entry.map_value.fields
+        text, seen = _latest(values[spellings]) if spellings in values else ("", None)
+        row = change_row(key[32:], text, seen, values["m"].integer_value, values["a"].integer_value)
+        if "o" in values:
+            row.sources = _sources(values["o"])
+        known = rows.get(key[:32])
+        if known is None:
+            rows[key[:32]] = row
+        else:
+            known.add(row)
+
+
+def _sources(stored: Any) -> dict[SourceForm, int]:
+    """The raw rows of other keys an aliased change holds: ``{label: {~spelling: mentions}}``."""
+    return {
+        (label, spelled(written)): mentions.integer_value
+        for label, spellings in stored.map_value.fields.items()
+        for written, mentions in spellings.map_value.fields.items()
+    }
 
 
 def _add_entries(entities: Any, rows: dict[str, Row]) -> None:
@@ -133,7 +164,8 @@ def _latest(spellings: Any) -> tuple[str, int]:
 
 
 class _FirestoreSnapshot(Snapshot):
-    def __init__(self, root: Any, window_seconds: int) -> None:
+    def __init__(self, root: Any, window_seconds: int, view: View) -> None:
+        super().__init__(view)
         self._root = root
         self._window_seconds = window_seconds
         self._read_time: datetime | None = None
@@ -160,6 +192,20 @@ class _FirestoreSnapshot(Snapshot):
             for name, fields, _ in found:
                 self.documents += 1
                 yield name, fields
+
+    def namespace(self) -> NamespaceRecord | None:
+        stored = self._root.get(["name", "group", "window", "views"], retry=READ_RETRY)
+        self.documents += 1
+        if not stored.exists:
+            return None
+        views = stored.get("views") if "views" in (stored.to_dict() or {}) else [View.RAW.value]
+        return NamespaceRecord(
+            stored.get("name"), stored.get("group"), stored.get("window"), frozenset(View(view) for view in views)
+        )
+
+    @property
+    def _aliased(self) -> bool:
+        return self.view is View.ALIASED
 
     def _publication(self, pub_key: str) -> Any:
         return self._root.collection("publications").document(publication_document_id(pub_key))
@@ -207,10 +253,12 @@ class _FirestoreSnapshot(Snapshot):
         """The raw fields of the publication's count documents holding ``buckets``, projected on them (and on the
         whole ``u`` map of each container: it holds only the buckets with undated articles)."""
         key = None if entity is None else storage_key(*entity)
+        maps = ("e", "ae") if self._aliased else ("e",)
         per_container: dict[str, list[str]] = {}
         for bucket in buckets:
             paths = per_container.setdefault(publication_container(bucket), ["u"])
-            paths += [_path("n", bucket.key), _path("e", bucket.key) if key is None else _path("e", bucket.key, key)]
+            paths.append(_path("n", bucket.key))
+            paths += [_path(name, bucket.key) if key is None else _path(name, bucket.key, key) for name in maps]
         rollups = self._publication(pub_key).collection("rollups")
         queries = []
         for containers, paths in _projected_reads(per_container):
@@ -243,6 +291,9 @@ class _FirestoreSnapshot(Snapshot):
             for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
                 if bucket_key in wanted:
                     _add_entries(entities, rows)
+            for bucket_key, entities in fields["ae"].map_value.fields.items() if "ae" in fields else ():
+                if bucket_key in wanted:
+                    _add_changes(entities, rows)
         return articles, undated, rows
 
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
@@ -252,16 +303,14 @@ class _FirestoreSnapshot(Snapshot):
             moment = bucket_at(Level.MONTH, moment.end, 1)
         found: dict[Bucket, BucketRows] = {}
         rollups = self._publication(pub_key).collection("rollups")
+        maps = ["n", "e", "ae"] if self._aliased else ["n", "e"]
         queries = [
-            rollups.where(filter=FieldFilter("cont", "in", list(part))).select(["n", "e"])
+            rollups.where(filter=FieldFilter("cont", "in", list(part))).select(maps)
             for part in chunks(months, IN_VALUES)
         ]
         for _, fields in self._documents_of(queries):
             by_key = {}
-            named = [
-                *(fields["n"].map_value.fields if "n" in fields else ()),
-                *(fields["e"].map_value.fields if "e" in fields else ()),
-            ]
+            named = [bucket_key for name in maps if name in fields for bucket_key in fields[name].map_value.fields]
             for bucket_key in named:  # a generation may hold a window's entities but not its article count
                 bucket = self._finest_bucket(bucket_key)
                 if bucket is not None and bucket.start < high and bucket.end > low:
@@ -292,9 +341,10 @@ class _FirestoreSnapshot(Snapshot):
         key = storage_key(entity, label)
         found = {bucket: IndexRows() for bucket in buckets}
         by_key = {bucket.key: bucket for bucket in buckets}
-        paths = [p for b in buckets for p in (_path("n", b.key), _path("x", key, b.key))]
+        maps = ("x", "ax") if self._aliased else ("x",)
+        paths = [_path("n", b.key) for b in buckets] + [_path(name, key, b.key) for b in buckets for name in maps]
         if len(paths) > MAX_PROJECTED_FIELDS:
-            paths = ["n", _path("x", key)]
+            paths = ["n", *(_path(name, key) for name in maps)]
         containers = sorted({index_container(bucket) for bucket in buckets})
         index = self._root.collection("index")
         queries = [
@@ -307,20 +357,21 @@ class _FirestoreSnapshot(Snapshot):
                     articles = found[by_key[bucket_key]].articles
                     for pub_key, count in publications.map_value.fields.items():
                         articles[pub_key] = articles.get(pub_key, 0) + count.integer_value
-            entries = fields["x"].map_value.fields[key].map_value.fields if "x" in fields else {}
-            for bucket_key, publications in entries.items():
-                if bucket_key in by_key:
-                    mentioned = found[by_key[bucket_key]].entity
-                    for pub_key, entry in publications.map_value.fields.items():
-                        total = mentioned.setdefault(pub_key, [0, 0])
-                        total[0] += entry.map_value.fields["m"].integer_value
-                        total[1] += entry.map_value.fields["a"].integer_value
+            for name in maps:
+                entries = fields[name].map_value.fields[key].map_value.fields if name in fields else {}
+                for bucket_key, publications in entries.items():
+                    if bucket_key in by_key:
+                        mentioned = found[by_key[bucket_key]].entity
+                        for pub_key, entry in publications.map_value.fields.items():
+                            total = mentioned.setdefault(pub_key, [0, 0])
+                            total[0] += entry.map_value.fields["m"].integer_value
+                            total[1] += entry.map_value.fields["a"].integer_value
         return found
 
     def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:
         query = self._root.collection("index").where(filter=FieldFilter("cont", "==", DICTIONARY))
         merged: dict[str, Row] = {}
-        for _, fields in self._documents(query.select(["s"])):
+        for _, fields in self._documents(query.select(["s", "as"] if self._aliased else ["s"])):
             for key, entry in fields["s"].map_value.fields.items() if "s" in fields else ():
                 entity, found_label = split_storage_key(key)
                 if label is not None and found_label != label:
@@ -332,7 +383,9 @@ class _FirestoreSnapshot(Snapshot):
                     merged[entity] = row
                 else:
                     known.add(row)
-        return [Known(entity, row) for entity, row in merged.items()]
+            if "as" in fields:
+                _add_changes(fields["as"], merged, spellings="t")
+        return [Known(entity, row) for entity, row in merged.items() if label is None or row.label == label]
 
 
 def _projected_reads(per_container: dict[str, list[str]]) -> Iterator[tuple[list[str], list[str]]]:

@@ -25,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.keys import count_document_id, offset_key, publication_document_id
 from common.sinks.base import (
+    ALL_VIEWS,
     CountWriter,
     OffsetLease,
     PartitionFlush,
@@ -109,6 +110,7 @@ class FirestoreWriter(CountWriter):
                         "name": self._namespace,
                         "group": self._group,
                         "window": self._window_seconds,
+                        "views": sorted(view.value for view in ALL_VIEWS),
                         "created_at": SERVER_TIMESTAMP,
                     },
                     retry=retry_within(timeout),

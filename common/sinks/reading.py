@@ -2,7 +2,8 @@
 primitive reads each sink implements on one consistent snapshot of its store (:class:`Snapshot`).
 
 So the SQLite and Firestore sinks give the same answer for the same flushes by construction; what differs
-is only how each fetches the buckets of a cover.
+is only how each fetches the buckets of a cover. A snapshot of the aliased view adds the aliased changes to
+the raw rows as it reads them (:class:`Row`), so every answer is made the same way in both views.
 """
 
 import base64
@@ -11,13 +12,14 @@ import json
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from common.article import EARLIEST_PUBLISHED_AT, LATEST_PUBLISHED_AT
 from common.keys import entity_key, publication_key, publication_name
 from common.sinks.base import (
+    ALL_VIEWS,
     CountReader,
     EntityCount,
     EntityInPublication,
@@ -25,14 +27,17 @@ from common.sinks.base import (
     EntityPublications,
     EntitySeries,
     InvalidRead,
+    MergedForm,
+    NamespaceRecord,
     PublicationEntities,
     PublicationPage,
     PublicationSummary,
     SeriesPoint,
+    SourceForm,
     View,
-    ViewUnavailable,
     WindowSummary,
     rank_key,
+    view_unavailable,
 )
 from common.sinks.buckets import (
     ALL_TIME,
@@ -55,21 +60,54 @@ MAX_SERIES_POINTS = 10_000
 """Most points one series answers (an hourly series of a year is 8,784)."""
 
 
+RAW_SPELLING, ALIASED_SPELLING, NO_SPELLING = 0, 1, -1
+"""Which spelling an aliased row shows: one the aliasing gave it (its table spelling, the longer name ...) over
+its raw spelling; an aliased change with no spelling never shows its (empty) text."""
+
+
 @dataclass
 class Row:
-    """An entity's counts merged over buckets (or documents); ``(seen, text)`` keeps the spelling to show."""
+    """An entity's counts merged over buckets (or documents); ``(spelled, seen, text)`` keeps the spelling to
+    show (raw rows: the latest; aliased rows: the latest the aliasing gave, else the latest raw one). In the
+    aliased view, raw rows and aliased changes add up to the aliased counts, and ``sources`` collects the raw
+    rows of other keys counted in it, (label, spelling) -> mentions."""
 
     label: str
     text: str
     seen: int
     mentions: int = 0
     articles: int = 0
+    spelled: int = RAW_SPELLING
+    sources: dict[SourceForm, int] | None = None
 
     def add(self, other: "Row") -> None:
         self.mentions += other.mentions
         self.articles += other.articles
-        if (other.seen, other.text) > (self.seen, self.text):
-            self.seen, self.text = other.seen, other.text
+        if (other.spelled, other.seen, other.text) > (self.spelled, self.seen, self.text):
+            self.spelled, self.seen, self.text = other.spelled, other.seen, other.text
+        if other.sources:
+            sources = self.sources if self.sources is not None else {}
+            for source, mentions in other.sources.items():
+                sources[source] = sources.get(source, 0) + mentions
+            self.sources = sources
+
+    def copy(self) -> "Row":
+        sources = None if self.sources is None else dict(self.sources)
+        return Row(self.label, self.text, self.seen, self.mentions, self.articles, self.spelled, sources)
+
+
+def add_source(row: Row, source: SourceForm, mentions: int) -> None:
+    """Count ``mentions`` of another key's raw row (``source``: its label and spelling) in an aliased row."""
+    if row.sources is None:
+        row.sources = {}
+    row.sources[source] = row.sources.get(source, 0) + mentions
+
+
+def change_row(label: str, text: str, seen: int | None, mentions: int, articles: int) -> Row:
+    """An aliased change as a row to add to the raw one (``seen`` None: it has no spelling)."""
+    if seen is None:
+        return Row(label, "", 0, mentions, articles, NO_SPELLING)
+    return Row(label, text, seen, mentions, articles, ALIASED_SPELLING)
 
 
 @dataclass
@@ -87,6 +125,10 @@ class BucketRows:
             self.entities[entity] = row
         else:
             known.add(row)
+
+    def add_source(self, entity: str, source: SourceForm, mentions: int) -> None:
+        """Count another key's raw row in the aliased row of ``entity`` (read with its change before)."""
+        add_source(self.entities[entity], source, mentions)
 
 
 @dataclass
@@ -123,7 +165,15 @@ class Known:
 
 
 class Snapshot(ABC):
-    """Primitive reads, all from one consistent state of the store."""
+    """Primitive reads, all from one consistent state of the store, of one view (:attr:`view`): in the aliased
+    view, the entity rows read are the raw ones with the aliased changes added (:class:`Row`)."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+
+    @abstractmethod
+    def namespace(self) -> NamespaceRecord | None:
+        """The namespace's record; None when it was never claimed."""
 
     @abstractmethod
     def header(self, pub_key: str) -> Header | None: ...
@@ -186,13 +236,51 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     raise InvalidRead("cursor", "not a cursor this service issued: send the Next-Cursor of the previous page")
 
 
-def top(rows: dict[str, Row], label: str | None, limit: int) -> list[EntityCount]:
-    """Entities in :func:`common.sinks.base.rank_key` order (only ``label`` when given); ``limit=0``: all."""
-    kept = [row for row in rows.values() if label is None or row.label == label]
+def counted(row: Row) -> bool:
+    """False for an aliased row whose raw rows were all counted under other keys (nothing is left in it)."""
+    return bool(row.mentions or row.articles)
+
+
+def merged_forms(row: Row) -> list[MergedForm]:
+    """The raw rows counted in an aliased row, most mentions first: its own (what the other keys' do not
+    explain), and the other keys' by counting key, each shown in its most mentioned spelling. Empty when it
+    holds no other key's row."""
+    if not row.sources:
+        return []
+    others: dict[tuple[str, str], dict[str, int]] = {}
+    for (label, spelling), mentions in row.sources.items():
+        spellings = others.setdefault((spelling.casefold(), label), {})
+        spellings[spelling] = spellings.get(spelling, 0) + mentions
+    forms = [
+        MergedForm.model_construct(
+            text=min(spellings, key=lambda text: (-spellings[text], text)),
+            label=label,
+            mentions=sum(spellings.values()),
+        )
+        for (_, label), spellings in others.items()
+    ]
+    own = row.mentions - sum(form.mentions for form in forms)
+    if own > 0:
+        forms.append(MergedForm.model_construct(text=row.text, label=row.label, mentions=own))
+    forms.sort(key=lambda form: rank_key(form.mentions, form.text, form.label))
+    return forms
+
+
+def top(rows: dict[str, Row], label: str | None, limit: int, view: View = View.RAW) -> list[EntityCount]:
+    """Entities in :func:`common.sinks.base.rank_key` order (only ``label`` when given); ``limit=0``: all. In
+    the aliased view, with what each merged, and without the rows that hold nothing."""
+    kept = [row for row in rows.values() if (label is None or row.label == label) and counted(row)]
     kept.sort(key=lambda row: rank_key(row.mentions, row.text, row.label))
     chosen = kept if limit == 0 else kept[:limit]
+    if view is View.RAW:
+        return [
+            EntityCount.model_construct(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
+            for row in chosen
+        ]
     return [
-        EntityCount.model_construct(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
+        EntityCount.model_construct(
+            text=row.text, label=row.label, mentions=row.mentions, articles=row.articles, merged=merged_forms(row)
+        )
         for row in chosen
     ]
 
@@ -207,7 +295,7 @@ def merged(buckets: Iterable[BucketRows]) -> tuple[int, int, dict[str, Row]]:
         for entity, row in counts.entities.items():
             known = rows.get(entity)
             if known is None:
-                rows[entity] = Row(row.label, row.text, row.seen, row.mentions, row.articles)
+                rows[entity] = row.copy()
             else:
                 known.add(row)
     return articles, undated, rows
@@ -219,17 +307,34 @@ class RollupReader(CountReader):
 
     def __init__(self, window_seconds: int) -> None:
         self.window_seconds = window_seconds
+        self._holds_every_view = False
+        """Set once the namespace's record says it holds every view (a record never loses one)."""
 
     @abstractmethod
-    def _snapshot(self, what: str) -> AbstractContextManager[Snapshot]:
-        """A consistent snapshot for one answer; errors become sink errors saying they could not ``what``."""
+    def _snapshot(self, what: str, view: View = View.RAW) -> AbstractContextManager[Snapshot]:
+        """A consistent snapshot of ``view`` for one answer; errors become sink errors saying they could not
+        ``what``."""
+
+    @contextmanager
+    def _reading(self, what: str, view: View) -> Iterator[Snapshot]:
+        """A snapshot of ``view``, after checking that the namespace holds it (raises :class:`ViewUnavailable`)."""
+        with self._snapshot(what, view) as snapshot:
+            if view is not View.RAW and not self._holds_every_view:
+                record = snapshot.namespace()
+                if record is not None and view not in record.views:
+                    raise view_unavailable(record, view)
+                self._holds_every_view = record is not None and record.views >= ALL_VIEWS
+            yield snapshot
+
+    def namespace(self) -> NamespaceRecord | None:
+        with self._snapshot("read the counts namespace") as snapshot:
+            return snapshot.namespace()
 
     # --- the answers ---
 
     def publications(self, *, limit: int = 0, cursor: str | None = None, view: View = View.RAW) -> PublicationPage:
-        _raw_only(view)
         after = None if cursor is None else decode_cursor(cursor)
-        with self._snapshot("list publications") as snapshot:
+        with self._reading("list publications", view) as snapshot:
             headers = snapshot.page(limit + 1 if limit else 0, after)
         more = bool(limit) and len(headers) > limit
         shown = headers[:limit] if limit else headers
@@ -258,9 +363,8 @@ class RollupReader(CountReader):
         limit: int = 20,
         view: View = View.RAW,
     ) -> PublicationEntities | None:
-        _raw_only(view)
         low, high = self._widened(start, end, self.window_seconds)
-        with self._snapshot("read entities") as snapshot:
+        with self._reading("read entities", view) as snapshot:
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
@@ -271,7 +375,7 @@ class RollupReader(CountReader):
             undated_articles=undated,
             start=None if low is None else moment_of(low),
             end=None if high is None else moment_of(high),
-            entities=top(rows, label, limit),
+            entities=top(rows, label, limit, view),
         )
 
     def windows(
@@ -283,8 +387,7 @@ class RollupReader(CountReader):
         limit: int = 10,
         view: View = View.RAW,
     ) -> list[WindowSummary] | None:
-        _raw_only(view)
-        with self._snapshot("read windows") as snapshot:
+        with self._reading("read windows", view) as snapshot:
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
@@ -296,7 +399,7 @@ class RollupReader(CountReader):
                 start=moment_of(bucket.start),
                 end=moment_of(bucket.end),
                 articles=counts.articles,
-                entities=top(counts.entities, None, limit),
+                entities=top(counts.entities, None, limit, view),
             )
             for bucket, counts in sorted(found.items())
         ]
@@ -312,13 +415,12 @@ class RollupReader(CountReader):
         end: datetime | None = None,
         view: View = View.RAW,
     ) -> EntitySeries | None:
-        _raw_only(view)
         if step is Step.HOUR and HOUR_SECONDS % self.window_seconds:
             raise InvalidRead(
                 "step", f"an hourly series needs windows that divide an hour (WINDOW is {self.window_seconds}s)"
             )
         entity = lookup_key(text, label)
-        with self._snapshot("read a series") as snapshot:
+        with self._reading("read a series", view) as snapshot:
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
@@ -333,9 +435,14 @@ class RollupReader(CountReader):
             covers = [self._cover(header, point_start, point_end) for point_start, point_end in points]
             found = snapshot.rollups(header.pub_key, sorted({b for buckets in covers for b in buckets}), entity)
         answer = []
+        whole: Row | None = None
         for (point_start, point_end), buckets in zip(points, covers, strict=True):
             articles, undated, rows = merged(found.get(bucket, BucketRows()) for bucket in buckets)
             row = rows.get(entity[0])
+            if row is not None and whole is None:
+                whole = row.copy()
+            elif row is not None and whole is not None:
+                whole.add(row)
             answer.append(
                 SeriesPoint(
                     start=moment_of(point_start),
@@ -354,6 +461,7 @@ class RollupReader(CountReader):
             start=moment_of(points[0][0]),
             end=moment_of(points[-1][1]),
             points=answer,
+            merged=None if view is View.RAW else [] if whole is None else merged_forms(whole),
         )
 
     def entity_publications(
@@ -366,11 +474,10 @@ class RollupReader(CountReader):
         limit: int = 20,
         view: View = View.RAW,
     ) -> EntityPublications:
-        _raw_only(view)
         entity, _ = lookup_key(text, label)
         low, high = self._widened(start, end, DAY_SECONDS)
         totals: dict[str, list[int]] = {}
-        with self._snapshot("read an entity's publications") as snapshot:
+        with self._reading("read an entity's publications", view) as snapshot:
             first, last = low, high
             if first is None or last is None:
                 years = snapshot.index_years()
@@ -406,18 +513,25 @@ class RollupReader(CountReader):
     def search(
         self, prefix: str, *, label: str | None = None, limit: int = 10, view: View = View.RAW
     ) -> list[EntityMatch]:
-        _raw_only(view)
         wanted = fold(" ".join(prefix.split()))
-        with self._snapshot("search entities") as snapshot:
+        with self._reading("search entities", view) as snapshot:
             candidates = list(snapshot.dictionary(wanted, label))
         rows = [
             known.row
             for known in candidates
-            if fold(known.row.text).startswith(wanted) and (label is None or known.row.label == label)
+            if fold(known.row.text).startswith(wanted)
+            and (label is None or known.row.label == label)
+            and counted(known.row)
         ]
         rows.sort(key=lambda row: rank_key(row.mentions, row.text, row.label))
         return [
-            EntityMatch(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
+            EntityMatch(
+                text=row.text,
+                label=row.label,
+                mentions=row.mentions,
+                articles=row.articles,
+                merged=None if view is View.RAW else merged_forms(row),
+            )
             for row in rows[:limit]
         ]
 
@@ -450,11 +564,6 @@ _EARLIEST, _LATEST = epoch_of(EARLIEST_PUBLISHED_AT), epoch_of(LATEST_PUBLISHED_
 def _storable(seconds: int) -> int:
     """``seconds`` within the years an article's window can be in (no counts exist outside them)."""
     return min(max(seconds, _EARLIEST), _LATEST)
-
-
-def _raw_only(view: View) -> None:
-    if view is not View.RAW:
-        raise ViewUnavailable("the aliased view is not available yet: ask for view=raw")
 
 
 def chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -7,7 +7,8 @@ leaves nothing behind. A version is a random token, not a counter, so a lease ca
 partition's row or a row recreated after the file was reset. :class:`SqliteReader` answers through
 :mod:`common.sinks.reading` with a connection per thread, so reads run in parallel (WAL readers never
 block each other or the writers). Every row belongs to one counts namespace; keys come from
-:mod:`common.keys`, and every value is a bound parameter. The layout is in docs/sinks.md.
+:mod:`common.keys`, and every value is a bound parameter. The aliased view is kept as its changes to the raw
+rows, in tables of its own beside them. The layout is in docs/sinks.md.
 """
 
 import json
@@ -21,25 +22,42 @@ from pathlib import Path
 
 from common.keys import namespace_key, offset_key
 from common.sinks.base import (
+    ALL_VIEWS,
     CountWriter,
+    NamespaceRecord,
     OffsetLease,
     PartitionFlush,
     SinkError,
     SinkFenced,
     SinkUnavailable,
+    View,
     namespace_taken,
 )
 from common.sinks.buckets import Bucket, Level, levels
-from common.sinks.reading import BucketRows, Header, IndexRows, Known, RollupReader, Row, Snapshot, fold
-from common.sinks.rollups import dictionary_deltas, rollup_deltas
+from common.sinks.reading import (
+    BucketRows,
+    Header,
+    IndexRows,
+    Known,
+    RollupReader,
+    Row,
+    Snapshot,
+    add_source,
+    change_row,
+    fold,
+)
+from common.sinks.rollups import AliasedTally, dictionary_deltas, rollup_deltas
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another process's transaction before giving up (SinkUnavailable)."""
 
-LAYOUT_VERSION = 3
-"""``PRAGMA user_version`` of this layout (rollups, namespaces, undated articles); 2 is the layout without undated
-articles, 0 the layout before rollups."""
-_SET_LAYOUT_VERSION = "PRAGMA user_version = 3"
+LAYOUT_VERSION = 4
+"""``PRAGMA user_version`` of this layout (rollups, namespaces, undated articles and the aliased view); 3 is
+the layout before the aliased view (upgraded in place: its namespaces hold the raw view only), 2 the one
+without undated articles, 0 the one before rollups."""
+_SET_LAYOUT_VERSION = "PRAGMA user_version = 4"
+_RAW_ONLY = "raw"
+"""``namespaces.views`` of a namespace counted before the aliased view existed."""
 
 _TRANSIENT_CODES = {
     sqlite3.SQLITE_BUSY,
@@ -57,7 +75,8 @@ CREATE TABLE IF NOT EXISTS namespaces (
     name TEXT NOT NULL,
     owner_group TEXT NOT NULL,
     window_seconds INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    views TEXT NOT NULL DEFAULT 'raw'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS publications (
     ns TEXT NOT NULL,
@@ -121,17 +140,50 @@ CREATE TABLE IF NOT EXISTS offsets (
     PRIMARY KEY (ns, offset_key)
 ) WITHOUT ROWID;
 """
+_ALIASED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aliased_changes (
+    ns TEXT NOT NULL, pub_key TEXT NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL, entity_key TEXT NOT NULL,
+    label TEXT NOT NULL, text TEXT NOT NULL, seen INTEGER, mentions INTEGER NOT NULL, articles INTEGER NOT NULL,
+    PRIMARY KEY (ns, pub_key, level, start, entity_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliased_changes_by_entity ON aliased_changes (ns, entity_key, level, start);
+CREATE TABLE IF NOT EXISTS aliased_sources (
+    ns TEXT NOT NULL, pub_key TEXT NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL, entity_key TEXT NOT NULL,
+    source_label TEXT NOT NULL, source_text TEXT NOT NULL, mentions INTEGER NOT NULL,
+    PRIMARY KEY (ns, pub_key, level, start, entity_key, source_label, source_text)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliased_dictionary (
+    ns TEXT NOT NULL, entity_key TEXT NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL, seen INTEGER,
+    folded TEXT NOT NULL, mentions INTEGER NOT NULL, articles INTEGER NOT NULL,
+    PRIMARY KEY (ns, entity_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliased_dictionary_by_folded ON aliased_dictionary (ns, folded);
+CREATE TABLE IF NOT EXISTS aliased_dictionary_sources (
+    ns TEXT NOT NULL, entity_key TEXT NOT NULL, source_label TEXT NOT NULL, source_text TEXT NOT NULL,
+    mentions INTEGER NOT NULL,
+    PRIMARY KEY (ns, entity_key, source_label, source_text)
+) WITHOUT ROWID;
+"""
+"""The aliased view's tables: its changes to the raw rows (``seen`` NULL: a change without a spelling) and
+the raw rows of other keys each aliased row holds."""
+_UPGRADE_FROM_3 = "ALTER TABLE namespaces ADD COLUMN views TEXT NOT NULL DEFAULT 'raw'"
 
 # The displayed text keeps the maximum of (window of the spelling, spelling): see common.sinks.rollups.
 _KEEP_LATEST_TEXT = """
     text = CASE WHEN (excluded.seen, excluded.text) > (seen, text) THEN excluded.text ELSE text END,
     seen = max(seen, excluded.seen)"""
 
+# An aliased change's spelling: kept as the maximum of (window, spelling) among the changes that have one.
+_NEWER_ALIASED_TEXT = "excluded.seen IS NOT NULL AND (seen IS NULL OR (excluded.seen, excluded.text) > (seen, text))"
+_KEEP_LATEST_ALIASED_TEXT = f"""
+    text = CASE WHEN {_NEWER_ALIASED_TEXT} THEN excluded.text ELSE text END,
+    seen = CASE WHEN {_NEWER_ALIASED_TEXT} THEN excluded.seen ELSE seen END"""
+
 _CLAIM_NAMESPACE = (
-    "INSERT INTO namespaces (ns, name, owner_group, window_seconds, created_at) VALUES (?, ?, ?, ?, ?) "
+    "INSERT INTO namespaces (ns, name, owner_group, window_seconds, created_at, views) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
 )
-_NAMESPACE_OWNER = "SELECT owner_group, window_seconds FROM namespaces WHERE ns = ?"
+_NAMESPACE = "SELECT name, owner_group, window_seconds, views FROM namespaces WHERE ns = ?"
 _UPSERT_PUBLICATION = """
 INSERT INTO publications (ns, pub_key, name, articles, undated_articles, first_window, last_window, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -146,14 +198,23 @@ INSERT INTO buckets (ns, pub_key, level, start, bucket_end, articles, undated_ar
 ON CONFLICT (ns, pub_key, level, start) DO UPDATE SET
     articles = articles + excluded.articles, undated_articles = undated_articles + excluded.undated_articles
 """
-_UPSERT_BUCKET_ENTITY = (
-    """
-INSERT INTO bucket_entities (ns, pub_key, level, start, entity_key, label, text, seen, mentions, articles)
+
+
+def _upsert_bucket_entity(table: str, keep_text: str) -> str:
+    """The upsert of one entity's increments in one bucket into ``table`` (raw rows or aliased changes, which
+    have the same columns), its spelling kept by ``keep_text``; made once, at import."""
+    return (
+        f"""
+INSERT INTO {table} (ns, pub_key, level, start, entity_key, label, text, seen, mentions, articles)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (ns, pub_key, level, start, entity_key) DO UPDATE SET
     mentions = mentions + excluded.mentions, articles = articles + excluded.articles,"""
-    + _KEEP_LATEST_TEXT
-)
+        + keep_text
+    )
+
+
+_UPSERT_BUCKET_ENTITY = _upsert_bucket_entity("bucket_entities", _KEEP_LATEST_TEXT)
+_UPSERT_ALIASED_CHANGE = _upsert_bucket_entity("aliased_changes", _KEEP_LATEST_ALIASED_TEXT)
 _UPSERT_DICTIONARY = (
     """
 INSERT INTO dictionary (ns, entity_key, label, text, seen, folded, mentions, articles) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -161,6 +222,25 @@ ON CONFLICT (ns, entity_key) DO UPDATE SET
     mentions = mentions + excluded.mentions, articles = articles + excluded.articles, folded = excluded.folded,"""
     + _KEEP_LATEST_TEXT
 )
+_UPSERT_ALIASED_SOURCE = """
+INSERT INTO aliased_sources (ns, pub_key, level, start, entity_key, source_label, source_text, mentions)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ns, pub_key, level, start, entity_key, source_label, source_text) DO UPDATE SET
+    mentions = mentions + excluded.mentions
+"""
+_UPSERT_ALIASED_DICTIONARY = (
+    f"""
+INSERT INTO aliased_dictionary (ns, entity_key, label, text, seen, folded, mentions, articles)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ns, entity_key) DO UPDATE SET
+    mentions = mentions + excluded.mentions, articles = articles + excluded.articles,
+    folded = CASE WHEN {_NEWER_ALIASED_TEXT} THEN excluded.folded ELSE folded END,"""
+    + _KEEP_LATEST_ALIASED_TEXT
+)
+_UPSERT_ALIASED_DICTIONARY_SOURCE = """
+INSERT INTO aliased_dictionary_sources (ns, entity_key, source_label, source_text, mentions) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (ns, entity_key, source_label, source_text) DO UPDATE SET mentions = mentions + excluded.mentions
+"""
 _UPSERT_OFFSET = """
 INSERT INTO offsets (ns, offset_key, group_id, topic, partition, next_offset, version, updated_at, recent_ids)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -218,6 +298,52 @@ _DICTIONARY = """
 SELECT entity_key, label, text, seen, mentions, articles FROM dictionary
 WHERE ns = ? AND folded >= ? AND folded < ? AND label = coalesce(?, label)
 """
+_ALIASED_CHANGES = (
+    "SELECT level, start, entity_key, label, text, seen, mentions, articles FROM aliased_changes "
+    "WHERE ns = ? AND pub_key = ? AND " + _IN_BUCKETS
+)
+_ALIASED_CHANGE = (
+    "SELECT level, start, entity_key, label, text, seen, mentions, articles FROM aliased_changes "
+    "WHERE ns = ? AND pub_key = ? AND entity_key = ? AND " + _IN_BUCKETS
+)
+_ALIASED_SOURCES = (
+    "SELECT level, start, entity_key, source_label, source_text, mentions FROM aliased_sources "
+    "WHERE ns = ? AND pub_key = ? AND " + _IN_BUCKETS
+)
+_ALIASED_SOURCE = (
+    "SELECT level, start, entity_key, source_label, source_text, mentions FROM aliased_sources "
+    "WHERE ns = ? AND pub_key = ? AND entity_key = ? AND " + _IN_BUCKETS
+)
+_WINDOW_CHANGES = """
+SELECT level, start, entity_key, label, text, seen, mentions, articles FROM aliased_changes
+WHERE ns = ? AND pub_key = ? AND level = ? AND start < ? AND start >= ?
+"""
+_WINDOW_SOURCES = """
+SELECT level, start, entity_key, source_label, source_text, mentions FROM aliased_sources
+WHERE ns = ? AND pub_key = ? AND level = ? AND start < ? AND start >= ?
+"""
+_ENTITY_CHANGES = (
+    "SELECT level, start, pub_key, mentions, articles FROM aliased_changes INDEXED BY aliased_changes_by_entity "
+    "WHERE ns = ? AND entity_key = ? AND " + _IN_BUCKETS
+)
+# Search in the aliased view: the entities whose raw or aliased spelling matches, then both of their rows.
+_SEARCH_CANDIDATES = """
+SELECT entity_key FROM dictionary WHERE ns = ? AND folded >= ? AND folded < ? AND label = coalesce(?, label)
+UNION
+SELECT entity_key FROM aliased_dictionary WHERE ns = ? AND folded >= ? AND folded < ? AND label = coalesce(?, label)
+"""
+_DICTIONARY_OF = """
+SELECT entity_key, label, text, seen, mentions, articles FROM dictionary
+WHERE ns = ? AND entity_key IN (SELECT value FROM json_each(?))
+"""
+_ALIASED_DICTIONARY_OF = """
+SELECT entity_key, label, text, seen, mentions, articles FROM aliased_dictionary
+WHERE ns = ? AND entity_key IN (SELECT value FROM json_each(?))
+"""
+_ALIASED_DICTIONARY_SOURCES_OF = """
+SELECT entity_key, source_label, source_text, mentions FROM aliased_dictionary_sources
+WHERE ns = ? AND entity_key IN (SELECT value FROM json_each(?))
+"""
 _PING = "SELECT 1 FROM offsets LIMIT 1"
 
 _BUSY_TIMEOUTS = (
@@ -258,16 +384,20 @@ def _open(path: Path, what: str) -> sqlite3.Connection:
 
 
 def _check_layout(connection: sqlite3.Connection, path: Path) -> None:
+    """Create the tables in a new file, add the aliased view's to a file of layout 3 (its namespaces keep the
+    raw view only), refuse anything else that is not this layout."""
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     tables = connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
     if version == LAYOUT_VERSION:
         return
-    if version or tables:
+    if version == 3:
+        connection.execute(_UPGRADE_FROM_3)
+    elif version or tables:
         raise SinkError(
             f"the SQLite sink {path} holds counts in an older layout (version {version}, this is "
             f"{LAYOUT_VERSION}): move the file away and count again from the topic (docs/sinks.md, 'Upgrading')"
         )
-    for statement in _SCHEMA.split(";"):
+    for statement in (_ALIASED_SCHEMA if version == 3 else _SCHEMA + _ALIASED_SCHEMA).split(";"):
         if statement.strip():
             connection.execute(statement)
     connection.execute(_SET_LAYOUT_VERSION)
@@ -316,9 +446,10 @@ class SqliteWriter(CountWriter):
         per writer)."""
         if self._claimed:
             return
-        claim = (self._ns, self._namespace, self._group, self._window_seconds, datetime.now(UTC).isoformat())
+        now = datetime.now(UTC).isoformat()
+        claim = (self._ns, self._namespace, self._group, self._window_seconds, now, _views_text(ALL_VIEWS))
         connection.execute(_CLAIM_NAMESPACE, claim)
-        owner, window_seconds = connection.execute(_NAMESPACE_OWNER, (self._ns,)).fetchone()
+        _, owner, window_seconds, _ = connection.execute(_NAMESPACE, (self._ns,)).fetchone()
         refused = namespace_taken(self._namespace, (owner, window_seconds), (self._group, self._window_seconds))
         if refused is not None:
             raise refused
@@ -382,16 +513,56 @@ class SqliteWriter(CountWriter):
                 for entity, t in counts.entities.items()
             ]
             connection.executemany(_UPSERT_BUCKET_ENTITY, entities)
-            rows += 1 + len(buckets) + len(entities)
+            aliased = [
+                (b, entity, change) for b, counts in rollups.items() for entity, change in counts.aliased.items()
+            ]
+            changes = [
+                (ns, pub_key, b.level, b.start, entity, c.label, c.text, c.seen, c.mentions, c.articles)
+                for b, entity, c in aliased
+            ]
+            connection.executemany(_UPSERT_ALIASED_CHANGE, changes)
+            sources = [
+                (ns, pub_key, b.level, b.start, entity, label, text, mentions)
+                for b, entity, c in aliased
+                for (label, text), mentions in c.sources.items()
+            ]
+            connection.executemany(_UPSERT_ALIASED_SOURCE, sources)
+            rows += 1 + len(buckets) + len(entities) + len(changes) + len(sources)
+        known, aliased_known = dictionary_deltas(flush)
         dictionary = [
-            (ns, entity, t.label, t.text, t.seen, fold(t.text), t.mentions, t.articles)
-            for entity, t in dictionary_deltas(flush).items()
+            (ns, entity, t.label, t.text, t.seen, fold(t.text), t.mentions, t.articles) for entity, t in known.items()
         ]
         connection.executemany(_UPSERT_DICTIONARY, dictionary)
-        return rows + len(dictionary)
+        aliased_dictionary = [
+            (ns, entity, c.label, c.text, c.seen, _folded(c), c.mentions, c.articles)
+            for entity, c in aliased_known.items()
+        ]
+        connection.executemany(_UPSERT_ALIASED_DICTIONARY, aliased_dictionary)
+        dictionary_sources = [
+            (ns, entity, label, text, mentions)
+            for entity, c in aliased_known.items()
+            for (label, text), mentions in c.sources.items()
+        ]
+        connection.executemany(_UPSERT_ALIASED_DICTIONARY_SOURCE, dictionary_sources)
+        return rows + len(dictionary) + len(aliased_dictionary) + len(dictionary_sources)
 
     def close(self) -> None:
         self._connection.close()
+
+
+def _folded(change: AliasedTally) -> str:
+    """What search matches an aliased change by: its spelling folded; nothing for a change without one (it is
+    found through its raw row)."""
+    return "" if change.seen is None else fold(change.text)
+
+
+def _views_text(views: frozenset[View]) -> str:
+    return ",".join(sorted(views))
+
+
+def _record(row: tuple[str, str, int, str]) -> NamespaceRecord:
+    name, group, window_seconds, views = row
+    return NamespaceRecord(name, group, window_seconds, frozenset(View(view) for view in views.split(",")))
 
 
 def _busy_timeout_statement(timeout: float | None) -> str:
@@ -421,11 +592,11 @@ class SqliteReader(RollupReader):
         return connection
 
     @contextmanager
-    def _snapshot(self, what: str) -> Iterator[Snapshot]:
+    def _snapshot(self, what: str, view: View = View.RAW) -> Iterator[Snapshot]:
         with _errors(self.path, what):
             connection = self._connection()
             with _transaction(connection, "BEGIN"):
-                yield _SqliteSnapshot(connection, self._ns, levels(self.window_seconds)[0])
+                yield _SqliteSnapshot(connection, self._ns, levels(self.window_seconds)[0], view)
 
     def ping(self) -> None:
         with _errors(self.path, "be read"):
@@ -443,10 +614,15 @@ def _bucket_list(buckets: Iterable[Bucket]) -> str:
 
 
 class _SqliteSnapshot(Snapshot):
-    def __init__(self, connection: sqlite3.Connection, ns: str, finest: Level) -> None:
+    def __init__(self, connection: sqlite3.Connection, ns: str, finest: Level, view: View) -> None:
+        super().__init__(view)
         self._connection = connection
         self._ns = ns
         self._finest = finest
+
+    def namespace(self) -> NamespaceRecord | None:
+        row = self._connection.execute(_NAMESPACE, (self._ns,)).fetchone()
+        return None if row is None else _record(row)
 
     def _header(self, row: tuple[str, str, int, int, int, str, int]) -> Header:
         pub_key, name, articles, first, last, updated, undated = row
@@ -468,6 +644,19 @@ class _SqliteSnapshot(Snapshot):
         for level, start, entity, label, text, seen, mentions, articles in rows:
             found[index[(level, start)]].add(entity, Row(label, text, seen, mentions, articles))
 
+    def _changes(
+        self,
+        changes: Iterable[tuple[int, int, str, str, str, int | None, int, int]],
+        sources: Iterable[tuple[int, int, str, str, str, int]],
+        found: dict[Bucket, BucketRows],
+    ) -> None:
+        """Add the aliased changes (then the raw rows of other keys they hold) to the raw rows in ``found``."""
+        index = {(int(b.level), b.start): b for b in found}
+        for level, start, entity, label, text, seen, mentions, articles in changes:
+            found[index[(level, start)]].add(entity, change_row(label, text, seen, mentions, articles))
+        for level, start, entity, source_label, source_text, mentions in sources:
+            found[index[(level, start)]].add_source(entity, (source_label, source_text), mentions)
+
     def rollups(
         self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
     ) -> dict[Bucket, BucketRows]:
@@ -477,12 +666,19 @@ class _SqliteSnapshot(Snapshot):
         for level, start, articles, undated in self._connection.execute(_BUCKET_ARTICLES, (self._ns, pub_key, wanted)):
             counts = found[index[(level, start)]]
             counts.articles, counts.undated_articles = articles, undated
-        rows = (
-            self._connection.execute(_BUCKET_ENTITIES, (self._ns, pub_key, wanted))
-            if entity is None
-            else self._connection.execute(_BUCKET_ENTITY, (self._ns, pub_key, entity[0], wanted))
-        )
-        self._rows(rows, found)
+        execute = self._connection.execute
+        if entity is None:
+            self._rows(execute(_BUCKET_ENTITIES, (self._ns, pub_key, wanted)), found)
+        else:
+            self._rows(execute(_BUCKET_ENTITY, (self._ns, pub_key, entity[0], wanted)), found)
+        if self.view is View.RAW:
+            return found
+        if entity is None:
+            changes = execute(_ALIASED_CHANGES, (self._ns, pub_key, wanted)).fetchall()
+            self._changes(changes, execute(_ALIASED_SOURCES, (self._ns, pub_key, wanted)), found)
+        else:
+            changes = execute(_ALIASED_CHANGE, (self._ns, pub_key, entity[0], wanted)).fetchall()
+            self._changes(changes, execute(_ALIASED_SOURCE, (self._ns, pub_key, entity[0], wanted)), found)
         return found
 
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
@@ -492,7 +688,11 @@ class _SqliteSnapshot(Snapshot):
             for level, start, end, articles in self._connection.execute(_WINDOWS, (self._ns, pub_key, level, high, low))
         }
         earliest = min((bucket.start for bucket in found), default=high)
-        self._rows(self._connection.execute(_WINDOW_ENTITIES, (self._ns, pub_key, level, high, earliest)), found)
+        window = (self._ns, pub_key, level, high, earliest)
+        self._rows(self._connection.execute(_WINDOW_ENTITIES, window), found)
+        if self.view is not View.RAW:
+            changes = self._connection.execute(_WINDOW_CHANGES, window).fetchall()
+            self._changes(changes, self._connection.execute(_WINDOW_SOURCES, window), found)
         return found
 
     def index_years(self) -> list[int]:
@@ -504,10 +704,13 @@ class _SqliteSnapshot(Snapshot):
         found = {bucket: IndexRows() for bucket in buckets}
         index = {(int(b.level), b.start): b for b in buckets}
         publications: set[str] = set()
-        for level, start, pub_key, mentions, articles in self._connection.execute(
-            _ENTITY_PUBLICATIONS, (self._ns, entity, wanted)
-        ):
-            found[index[(level, start)]].entity[pub_key] = [mentions, articles]
+        rows = self._connection.execute(_ENTITY_PUBLICATIONS, (self._ns, entity, wanted)).fetchall()
+        if self.view is not View.RAW:
+            rows += self._connection.execute(_ENTITY_CHANGES, (self._ns, entity, wanted)).fetchall()
+        for level, start, pub_key, mentions, articles in rows:
+            total = found[index[(level, start)]].entity.setdefault(pub_key, [0, 0])
+            total[0] += mentions
+            total[1] += articles
             publications.add(pub_key)
         for level, start, pub_key, articles in self._connection.execute(
             _PUBLICATION_ARTICLES, (self._ns, json.dumps(sorted(publications)), wanted)
@@ -516,6 +719,26 @@ class _SqliteSnapshot(Snapshot):
         return found
 
     def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:
-        rows = self._connection.execute(_DICTIONARY, (self._ns, folded_prefix, folded_prefix + _LAST_CHARACTER, label))
-        for entity, found_label, text, seen, mentions, articles in rows:
-            yield Known(entity, Row(found_label, text, seen, mentions, articles))
+        matching = (self._ns, folded_prefix, folded_prefix + _LAST_CHARACTER, label)
+        if self.view is View.RAW:
+            rows = self._connection.execute(_DICTIONARY, matching)
+            return [Known(entity, Row(found_label, text, seen, m, a)) for entity, found_label, text, seen, m, a in rows]
+        execute = self._connection.execute
+        candidates = json.dumps([entity for (entity,) in execute(_SEARCH_CANDIDATES, matching + matching)])
+        found: dict[str, Row] = {}
+        for entity, found_label, text, seen, mentions, articles in execute(_DICTIONARY_OF, (self._ns, candidates)):
+            found[entity] = Row(found_label, text, seen, mentions, articles)
+        for entity, found_label, text, seen, mentions, articles in execute(
+            _ALIASED_DICTIONARY_OF, (self._ns, candidates)
+        ):
+            change = change_row(found_label, text, seen, mentions, articles)
+            known = found.get(entity)
+            if known is None:
+                found[entity] = change
+            else:
+                known.add(change)
+        for entity, source_label, source_text, mentions in execute(
+            _ALIASED_DICTIONARY_SOURCES_OF, (self._ns, candidates)
+        ):
+            add_source(found[entity], (source_label, source_text), mentions)
+        return [Known(entity, row) for entity, row in found.items()]

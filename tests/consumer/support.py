@@ -25,7 +25,9 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.article import Article
-from common.sinks.base import SinkUnavailable
+from common.sinks.base import EntityCountingKey, SinkUnavailable, View
+from consumer.aliases import AliasTable, alias_article, shipped_alias_table
+from consumer.entities import ArticleEntity
 from tests.sinks.support import SinkSpec, Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -328,6 +330,22 @@ class Counts:
     """(publication, case-folded text, label) -> (mentions, articles), all time."""
     windows: dict[tuple[str, int], int] = field(default_factory=dict)
     window_entities: dict[tuple[str, int, str, str], tuple[int, int]] = field(default_factory=dict)
+    merged: dict[tuple[str, str, str], dict[EntityCountingKey, int]] = field(default_factory=dict)
+    """The aliased view: (publication, case-folded text, label) of each row that merged raw rows of other keys ->
+    those raw rows and its own, by counting key, with their mentions, all time."""
+
+
+def reference_article_entities(
+    found: Iterable[tuple[str, str]], excluded: set[str]
+) -> dict[EntityCountingKey, ArticleEntity]:
+    """One article's entities by counting key, with the reference normalization (what the consumer counts)."""
+    entities: dict[EntityCountingKey, ArticleEntity] = {}
+    for text, label in found:
+        if label not in excluded and (normalized := reference_normalize(text)):
+            entity = entities.setdefault((normalized.casefold(), label), ArticleEntity(label))
+            entity.mentions += 1
+            entity.surfaces[normalized] += 1
+    return entities
 
 
 def expected_counts(
@@ -337,8 +355,12 @@ def expected_counts(
     excluded: set[str] = DEFAULT_EXCLUDED,
     timestamp_ms: int = FIXED_TIMESTAMP_MS,
     timestamps_ms: Sequence[int] | None = None,
+    view: View = View.RAW,
+    aliases: AliasTable | None = None,
 ) -> Counts:
-    """The counting rules applied with plain Counters to the articles and their spaCy entities.
+    """The counting rules applied with plain Counters to the articles and their spaCy entities; in the aliased
+    view, each article's entities aliased by :func:`consumer.aliases.alias_article` (``aliases``: the table,
+    default the shipped one) before they are counted.
 
     An article without ``published_at`` falls in the window of its Kafka record timestamp: ``timestamps_ms``
     (one per article) when given, else ``timestamp_ms`` for all."""
@@ -347,6 +369,7 @@ def expected_counts(
     windows: Counter[tuple[str, int]] = Counter()
     mentions: Counter[tuple[str, int, str, str]] = Counter()
     mentioned_in: Counter[tuple[str, int, str, str]] = Counter()
+    merged: defaultdict[tuple[str, str, str], Counter[EntityCountingKey]] = defaultdict(Counter)
     record_times = [timestamp_ms] * len(articles) if timestamps_ms is None else list(timestamps_ms)
     for raw, found, record_ms in zip(articles, entities, record_times, strict=True):
         publication = " ".join(raw["publication"].split())
@@ -356,20 +379,23 @@ def expected_counts(
         publications[publication] += 1
         undated[publication] = undated.get(publication, 0) + (0 if published else 1)
         windows[publication, window] += 1
-        keys = Counter(
-            (publication, window, normalized.casefold(), label)
-            for text, label in found
-            if label not in excluded and (normalized := reference_normalize(text))
-        )
-        mentions.update(keys)
-        mentioned_in.update(keys.keys())
+        counted = reference_article_entities(found, excluded)
+        if view is View.ALIASED:
+            aliased = alias_article(counted, aliases or shipped_alias_table())
+            for key, sources in aliased.sources.items():
+                merged[publication, key[0], key[1]].update(sources)
+            counted = aliased.entities
+        for key, entity in counted.items():
+            mentions[publication, window, key[0], key[1]] += entity.mentions
+            mentioned_in[publication, window, key[0], key[1]] += 1
     counts = Counts(publications=dict(publications), undated=undated, windows=dict(windows))
+    counts.merged = {row: dict(sources) for row, sources in merged.items() if set(sources) != {(row[1], row[2])}}
     all_time: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for key, count in mentions.items():
-        counts.window_entities[key] = (count, mentioned_in[key])
-        total = all_time[key[0], key[2], key[3]]
+    for where, count in mentions.items():
+        counts.window_entities[where] = (count, mentioned_in[where])
+        total = all_time[where[0], where[2], where[3]]
         total[0] += count
-        total[1] += mentioned_in[key]
+        total[1] += mentioned_in[where]
     counts.entities = {key: (m, a) for key, (m, a) in all_time.items()}
     return counts
 
@@ -385,21 +411,25 @@ def event_seconds(published_at: str) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
 
 
-def sink_counts(sink: Store) -> Counts:
-    """Read everything back through the sink's read API (all time, and per window with every entity)."""
+def sink_counts(sink: Store, view: View = View.RAW) -> Counts:
+    """Read everything back through the sink's read API (all time, and per window with every entity), in
+    ``view``."""
     counts = Counts()
     for summary in sink.publications():
         name = summary.publication
         counts.publications[name] = summary.articles
         counts.undated[name] = summary.undated_articles
-        found = sink.entities(name, limit=0)
+        found = sink.entities(name, limit=0, view=view)
         assert found is not None
         for entity in found.entities:
             assert entity.text == reference_normalize(entity.text) and entity.text, entity
             key = (name, entity.text.casefold(), entity.label)
             assert key not in counts.entities, f"two all-time rows for {key}"
             counts.entities[key] = (entity.mentions, entity.articles)
-        windows = sink.windows(name, limit=0)
+            assert (entity.merged is None) == (view is View.RAW), entity
+            if entity.merged:
+                counts.merged[key] = {(form.text.casefold(), form.label): form.mentions for form in entity.merged}
+        windows = sink.windows(name, limit=0, view=view)
         assert windows is not None
         for window in windows:
             start = int(window.start.timestamp())
@@ -414,7 +444,7 @@ def sink_counts(sink: Store) -> Counts:
 
 def assert_counts_equal(actual: Counts, expected: Counts) -> None:
     """Exact equality, with a readable first difference."""
-    for part in ("publications", "undated", "windows", "entities", "window_entities"):
+    for part in ("publications", "undated", "windows", "entities", "window_entities", "merged"):
         got, want = getattr(actual, part), getattr(expected, part)
         if got != want:
             missing = {k: v for k, v in want.items() if got.get(k) != v}

@@ -23,6 +23,7 @@ from consumer.aliases import (
     load_alias_table,
     name_words,
     parse_alias_file,
+    view_changes,
 )
 from consumer.entities import ArticleEntity, article_entities
 
@@ -462,3 +463,44 @@ def test_the_order_of_the_entities_changes_nothing(
     assert list(again.entities.items()) == list(aliased.entities.items())
     assert list(again.sources.items()) == list(aliased.sources.items())
     assert list(again.resolutions.items()) == list(aliased.resolutions.items())
+
+
+@given(articles, tables)
+def test_the_raw_view_plus_the_changes_is_the_aliased_view(entities: list[tuple[str, str]], table: str) -> None:
+    """What the sinks store of the aliased view (its changes to the raw counts) gives it back exactly: mentions,
+    articles, spellings and the raw rows of other keys; a key counted alike in both views has no change."""
+    raw, aliased = view(entities, table)
+    changes = view_changes(raw, aliased)
+    for key in raw.keys() | aliased.entities.keys():
+        before, after, change = raw.get(key), aliased.entities.get(key), changes.get(key)
+        others = {source: count for source, count in aliased.sources.get(key, {}).items() if source != key}
+        mentions = (before.mentions if before else 0) + (change.mentions if change else 0)
+        articles = (before is not None) + (change.articles if change else 0)
+        assert (mentions, articles) == ((after.mentions, 1) if after else (0, 0))
+        if change is not None and change.surfaces:  # spelled otherwise than the raw view spells it
+            assert after is not None and change.surfaces == after.surfaces
+            assert before is None or _display(before) != _display(after)
+        elif after is not None:  # the raw spelling stands
+            assert before is not None and _display(before) == _display(after)
+        sources = change.sources if change else Counter()
+        assert sum(sources.values()) == sum(others.values())
+        assert {(label, spelling.casefold()) for label, spelling in sources} == {(k[1], k[0]) for k in others}
+        if change is not None:  # only where the views differ
+            assert change.label == key[1]
+            assert change.mentions or change.articles or change.sources or change.surfaces
+
+
+def test_the_changes_of_an_article_list_what_moved_and_how_it_is_spelled() -> None:
+    raw, aliased = view(
+        [("Donald Trump", "PERSON"), ("Trump", "ORG"), ("TRUMP", "ORG"), ("UNITED STATES", "GPE")], "shipped"
+    )
+    assert {
+        key: (c.mentions, c.articles, dict(c.surfaces), dict(c.sources))
+        for key, c in view_changes(raw, aliased).items()
+    } == {
+        ("donald trump", "PERSON"): (2, 0, {}, {("ORG", "Trump"): 1, ("ORG", "TRUMP"): 1}),
+        ("trump", "ORG"): (-2, -1, {}, {}),
+        ("united states", "GPE"): (0, 0, {"United States": 1}, {}),
+    }
+    unchanged, same = view([("Angela Merkel", "PERSON"), ("Berlin", "GPE")], "shipped")
+    assert view_changes(unchanged, same) == {}

@@ -2,7 +2,8 @@
 
 Each test produces the demo articles (keyed by article id, as the HTTP service does), runs
 ``python -m consumer`` until the sink's offsets reach the end of every partition, stops it with SIGTERM
-and compares everything the sink holds with counts computed here directly with spaCy.
+and compares everything the sink holds with counts computed here directly with spaCy (in the aliased view,
+each article's entities aliased by consumer.aliases).
 """
 
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from common.sinks.base import View
 from consumer.settings import ConsumerSettings
 from consumer.worker import consumer_config, leave_group
 from devservices.process import free_port
@@ -108,7 +110,18 @@ def test_counts_of_the_demo_articles_are_exact_with_4_workers_sqlite(
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, consumer_processes=4)) as run:
         wait_until_flushed(sink, group, topic, ends, run)
         assert run.stop() == 0
-    assert_counts_equal(sink_counts(sink), expected_counts(articles, [found for _, found in reference], DAY))
+    found = [entities for _, entities in reference]
+    assert_counts_equal(sink_counts(sink), expected_counts(articles, found, DAY))
+    aliased = expected_counts(articles, found, DAY, view=View.ALIASED)
+    assert_counts_equal(sink_counts(sink, View.ALIASED), aliased)
+    # the demo articles have merges of every rule: surnames, other labels of a person, the table
+    merged = {(row[1], source) for row, sources in aliased.merged.items() for source in sources}
+    assert len(aliased.merged) > 100
+    assert {
+        ("european union", ("eu", "ORG")),
+        ("joe biden", ("biden", "ORG")),
+        ("joe biden", ("biden", "PERSON")),
+    } <= merged
     assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
     assert {fields["worker"] for fields in run.events("stopped") if "worker" in fields} == {"0", "1", "2", "3"}
 
@@ -127,6 +140,9 @@ def test_counts_are_exact_in_firestore(
             assert run.stop() == 0
         expected = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600)
         assert_counts_equal(sink_counts(hourly), expected)
+        aliased = expected_counts([a for a, _ in chosen], [found for _, found in chosen], 3600, view=View.ALIASED)
+        assert aliased.merged
+        assert_counts_equal(sink_counts(hourly, View.ALIASED), aliased)
     finally:
         hourly.close()
 

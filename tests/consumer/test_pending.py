@@ -5,8 +5,9 @@ from collections import Counter
 import pytest
 
 from common.keys import publication_key
-from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
-from consumer.entities import ArticleEntity
+from common.sinks.base import AliasedChange, EntityTally, PartitionFlush, PublicationDelta, WindowDelta
+from consumer.aliases import alias_article, build_alias_table, parse_alias_file
+from consumer.entities import ArticleEntity, article_entities
 from consumer.pending import PendingPartition
 
 W1, W2 = 1_577_836_800, 1_577_840_400
@@ -92,3 +93,39 @@ def test_articles_without_a_date_are_counted_apart_in_their_window() -> None:
         name: {start: (window.articles, window.undated_articles) for start, window in publications[key].windows.items()}
         for name, key in (("P", publication_key("P")), ("Q", publication_key("Q")))
     } == {"P": {W1: (2, 1), W2: (1, 1)}, "Q": {W1: (1, 0)}}
+
+
+def test_the_flush_carries_the_aliased_views_changes_per_window() -> None:
+    trump = article_entities([("Donald Trump", "PERSON"), ("Trump", "ORG"), ("Trump", "ORG")], set())
+    pending = PendingPartition(None)
+    pending.add_article(0, "P", W1, trump)
+    pending.add_article(1, "P", W1, article_entities([("Trump", "ORG"), ("US", "GPE")], set()))
+    pending.add_article(2, "P", W2, trump)
+    # raw: donald trump and trump/ORG (W1, W2), us/GPE (W1); aliased changes: donald trump and trump/ORG
+    # (W1, W2), united states and us (W1)
+    assert pending.entity_tallies == 5 + 6
+    windows = pending.to_flush("g", "t", 0, 3600).publications[publication_key("P")].windows
+    merged = AliasedChange("PERSON", "", 2, 0, {("ORG", "Trump"): 2})  # spelled as in the raw view
+    assert windows[W1].aliased == {
+        ("donald trump", "PERSON"): merged,
+        ("trump", "ORG"): AliasedChange("ORG", "", -2, -1),
+        ("united states", "GPE"): AliasedChange("GPE", "United States", 1, 1, {("GPE", "US"): 1}),
+        ("us", "GPE"): AliasedChange("GPE", "", -1, -1),
+    }
+    assert windows[W2].aliased == {
+        ("donald trump", "PERSON"): merged,
+        ("trump", "ORG"): AliasedChange("ORG", "", -2, -1),
+    }
+    assert windows[W1].entities[("trump", "ORG")] == EntityTally("Trump", "ORG", 3, 2)  # the raw view as counted
+
+
+def test_the_aliased_view_of_an_article_is_the_callers_when_given() -> None:
+    found = article_entities([("US", "GPE")], set())
+    mine = build_alias_table([parse_alias_file("# version: 1\nUS\tGPE\tAmerica\tGPE\n", "mine")], ["mine"])
+    pending = PendingPartition(None)
+    pending.add_article(0, "P", W1, found, aliased=alias_article(found, mine))
+    changes = pending.to_flush("g", "t", 0, 3600).publications[publication_key("P")].windows[W1].aliased
+    assert changes == {
+        ("america", "GPE"): AliasedChange("GPE", "America", 1, 1, {("GPE", "US"): 1}),
+        ("us", "GPE"): AliasedChange("GPE", "", -1, -1),
+    }

@@ -14,10 +14,12 @@ import pytest
 from common.keys import publication_key
 from common.settings import SinkKind
 from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
+from consumer.entities import article_entities
+from consumer.pending import PendingPartition
 from devservices.process import free_port
 from producer.settings import ProducerSettings
 from tests.producer.support import API_KEY, service, settings_for
-from tests.sinks.support import Store
+from tests.sinks.support import Store, forget_the_aliased_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -512,9 +514,9 @@ async def test_entity_search_ignores_case_and_accents(counts: Counts) -> None:
 @pytest.mark.parametrize(
     ("path", "field", "problem"),
     [
-        ("/publications/Reuters/entities?view=aliased", "view", "the aliased view is not available yet: use raw"),
-        ("/publications?view=aliased", "view", "the aliased view is not available yet: use raw"),
-        ("/entities/search?q=a&view=aliased", "view", "the aliased view is not available yet: use raw"),
+        ("/publications/Reuters/entities?view=merged", "view", "Input should be 'raw' or 'aliased'"),
+        ("/publications?view=Aliased", "view", "Input should be 'raw' or 'aliased'"),
+        ("/entities/search?q=a&view=", "view", "Input should be 'raw' or 'aliased'"),
         ("/publications/Reuters/series?text=Fed", "label", "Field required"),
         ("/entities?label=ORG", "text", "Field required"),
         ("/entities/search", "q", "Field required"),
@@ -542,3 +544,154 @@ async def test_a_series_of_an_unknown_publication_is_a_404(counts: Counts) -> No
     answer = await counts.client.get("/publications/Nobody/series", params={"text": "Fed", "label": "ORG"})
 
     assert answer.status_code == 404
+
+
+WIRE = [
+    (T0, [("Donald Trump", "PERSON"), ("Trump", "ORG"), ("Trump", "ORG"), ("US", "GPE")]),
+    (T0, [("Trump", "ORG"), ("U.S.", "GPE")]),
+    (T1, [("Donald Trump", "PERSON"), ("Trump", "PERSON")]),
+]
+"""Three articles of "Wire": their aliased view merges Trump/ORG (next to Donald Trump) and Trump/PERSON under
+Donald Trump, and US and U.S. under United States; the Trump/ORG of the second article stays (no full name)."""
+
+
+def wire_flush() -> PartitionFlush:
+    """The articles counted as the consumer counts them: both views, in one flush."""
+    pending = PendingPartition(None)
+    for offset, (window_start, found) in enumerate(WIRE):
+        pending.add_article(offset, "Wire", window_start, article_entities(found, set()))
+    return pending.to_flush(GROUP, TOPIC, 2, HOUR)
+
+
+def form(text: str, label: str, mentions: int) -> dict[str, Any]:
+    return {"text": text, "label": label, "mentions": mentions}
+
+
+def merging(text: str, label: str, mentions: int, articles: int, *merged: dict[str, Any]) -> dict[str, Any]:
+    return {**entity(text, label, mentions, articles), "merged": list(merged)}
+
+
+DONALD_MERGED = [form("Donald Trump", "PERSON", 2), form("Trump", "ORG", 2), form("Trump", "PERSON", 1)]
+DONALD = merging("Donald Trump", "PERSON", 5, 2, *DONALD_MERGED)
+UNITED_STATES = merging("United States", "GPE", 2, 2, form("U.S.", "GPE", 1), form("US", "GPE", 1))
+TRUMP_ORG = merging("Trump", "ORG", 1, 1)
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+async def views(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Counts]:
+    settings = sink_settings(request.param, request, kafka_bootstrap, tmp_path)
+    sink = Store(settings)
+    try:
+        sink.write(wire_flush(), sink.read_offset(GROUP, TOPIC, 2))
+    finally:
+        sink.close()
+    async with service(settings) as client:
+        yield Counts(client, settings)
+
+
+async def test_the_raw_view_is_the_default_and_has_no_merged_rows(views: Counts) -> None:
+    default = await views.client.get("/publications/Wire/entities")
+    raw = await views.client.get("/publications/Wire/entities", params={"view": "raw"})
+
+    assert default.status_code == raw.status_code == 200
+    assert (
+        default.json()
+        == raw.json()
+        == answer_of(
+            "Wire",
+            (3, 0),
+            [
+                entity("Trump", "ORG", 3, 2),
+                entity("Donald Trump", "PERSON", 2, 2),
+                entity("Trump", "PERSON", 1, 1),
+                entity("U.S.", "GPE", 1, 1),
+                entity("US", "GPE", 1, 1),
+            ],
+        )
+    )
+
+
+async def test_the_aliased_view_of_every_read(views: Counts) -> None:
+    aliased = {"view": "aliased"}
+    entities = await views.client.get("/publications/Wire/entities", params=aliased)
+    windows = await views.client.get("/publications/Wire/windows", params=aliased)
+    series = await views.client.get(
+        "/publications/Wire/series", params={**aliased, "text": "Donald Trump", "label": "PERSON", "step": "hour"}
+    )
+    trump = await views.client.get("/entities", params={**aliased, "text": "Trump", "label": "ORG"})
+    raw_trump = await views.client.get("/entities", params={"text": "Trump", "label": "ORG"})
+    search = await views.client.get("/entities/search", params={**aliased, "q": "u"})
+    publications = await views.client.get("/publications", params=aliased)
+
+    assert entities.json() == answer_of("Wire", (3, 0), [DONALD, UNITED_STATES, TRUMP_ORG])
+    assert windows.json() == [
+        {
+            "start": iso(T0),
+            "end": iso(T1),
+            "articles": 2,
+            "entities": [
+                merging("Donald Trump", "PERSON", 3, 1, form("Trump", "ORG", 2), form("Donald Trump", "PERSON", 1)),
+                UNITED_STATES,
+                TRUMP_ORG,
+            ],
+        },
+        {
+            "start": iso(T1),
+            "end": iso(T2),
+            "articles": 1,
+            "entities": [
+                merging("Donald Trump", "PERSON", 2, 1, form("Donald Trump", "PERSON", 1), form("Trump", "PERSON", 1))
+            ],
+        },
+    ]
+    assert series.json() == {
+        "publication": "Wire",
+        "text": "Donald Trump",
+        "label": "PERSON",
+        "step": "hour",
+        "start": iso(T0),
+        "end": iso(T2),
+        "points": [point(T0, T1, 2, 0, 3, 1), point(T1, T2, 1, 0, 2, 1)],
+        "merged": DONALD_MERGED,
+    }
+    wire = {"publication": "Wire", "mentions": 1, "articles": 1, "publication_articles": 3}
+    assert trump.json() == {"text": "Trump", "label": "ORG", "start": None, "end": None, "publications": [wire]}
+    assert raw_trump.json()["publications"] == [{**wire, "mentions": 3, "articles": 2}]
+    assert search.json() == [UNITED_STATES]
+    assert [p["publication"] for p in publications.json()] == ["Wire"]
+
+
+async def test_the_aliased_view_of_a_namespace_counted_before_it_is_a_409_saying_to_recount(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    for kind in ("sqlite", "firestore"):
+        settings = sink_settings(kind, request, kafka_bootstrap, tmp_path / kind)
+        sink = Store(settings)
+        try:
+            sink.write(wire_flush(), sink.read_offset(GROUP, TOPIC, 2))
+        finally:
+            sink.close()
+        spec = ("sqlite", str(settings.sqlite_path)) if kind == "sqlite" else ("firestore", settings.firestore_project)
+        forget_the_aliased_view(spec, settings.namespace)
+        async with service(settings) as client:
+            answers = [
+                await client.get(path)
+                for path in (
+                    "/publications?view=aliased",
+                    "/publications/Wire/entities?view=aliased",
+                    "/publications/Wire/windows?view=aliased",
+                    "/publications/Wire/series?text=Trump&label=ORG&view=aliased",
+                    "/entities?text=Trump&label=ORG&view=aliased",
+                    "/entities/search?q=t&view=aliased",
+                )
+            ]
+            raw = await client.get("/publications/Wire/entities")
+        for answer in answers:
+            assert answer.status_code == 409, answer.text
+            assert answer.json() == {
+                "detail": "counts namespace 'newscounts' holds no aliased view (it was counted before that view "
+                "existed): ask for view=raw, or recount the topic into a new namespace with `python -m "
+                "consumer.recount --namespace NEW_NAME` and point COUNTS_NAMESPACE at it (docs/aliases.md, "
+                "'Recounting')"
+            }
+        assert raw.status_code == 200 and len(raw.json()["entities"]) == 5

@@ -157,7 +157,7 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
             "examples" in field for field in schemas[name]["properties"].values()
         ), name
     entities = spec["paths"]["/publications/{publication}/entities"]["get"]
-    assert sorted(entities["responses"]) == ["200", "401", "404", "422", "503"]
+    assert sorted(entities["responses"]) == ["200", "401", "404", "409", "422", "503"]
     assert [parameter["name"] for parameter in entities["parameters"]] == [
         "publication",
         "limit",
@@ -166,6 +166,15 @@ def test_openapi_documents_every_endpoint_with_examples(server: tuple[str, Path]
         "end",
         "view",
     ]
+    # every read takes the view, raw by default; an aliased row lists what it merged
+    for path, methods in spec["paths"].items():
+        if path.startswith(("/publications", "/entities")):
+            view = next(parameter for parameter in methods["get"]["parameters"] if parameter["name"] == "view")
+            assert view["schema"]["default"] == "raw" and "409" in methods["get"]["responses"], path
+    assert schemas["View"]["enum"] == ["raw", "aliased"]
+    merged = schemas["EntityCount"]["properties"]["merged"]
+    assert merged["examples"][0][0] == {"text": "Trump", "label": "ORG", "mentions": 480}
+    assert "merged" not in schemas["EntityCount"].get("required", [])
 
 
 @pytest.mark.parametrize(

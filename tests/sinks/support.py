@@ -1,11 +1,13 @@
 """Helpers of the sink tests: one store opened as both sides (writer and reader), and flushes built from tables."""
 
-from collections.abc import Mapping, Sequence
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.keys import publication_key
+from common.keys import namespace_key, publication_key
 from common.settings import CommonSettings, SinkKind
 from common.sinks.base import (
     CountReader,
@@ -135,3 +137,47 @@ def stored_count_documents(project: str) -> list[dict[str, Any]]:
 def stored_fields(fields: dict[str, Any]) -> int:
     """Firestore's count of a document's fields: every field, and every field inside a map."""
     return sum(1 + (stored_fields(value) if isinstance(value, dict) else 0) for value in fields.values())
+
+
+def read_while_writing(write: Callable[[], None], read: Callable[[], None], readers: int) -> list[BaseException]:
+    """Run ``write`` once while ``readers`` threads call ``read`` again and again until it is done; the errors
+    of both (none: every read agreed with itself while the writes landed)."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def keep_writing() -> None:
+        try:
+            write()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            done.set()
+
+    def keep_reading() -> None:
+        try:
+            while not done.is_set():
+                read()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=keep_writing), *(threading.Thread(target=keep_reading) for _ in range(readers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return errors
+
+
+def forget_the_aliased_view(spec: SinkSpec, namespace: str) -> None:
+    """Make ``namespace``'s record what a namespace counted before the aliased view existed has (raw only)."""
+    if spec[0] == "sqlite":
+        with sqlite3.connect(spec[1]) as connection:
+            connection.execute("UPDATE namespaces SET views = 'raw' WHERE ns = ?", (namespace_key(namespace),))
+        return
+    from google.cloud import firestore
+
+    client = firestore.Client(project=spec[1])
+    try:
+        client.collection("namespaces").document(namespace_key(namespace)).update({"views": firestore.DELETE_FIELD})
+    finally:
+        client.close()

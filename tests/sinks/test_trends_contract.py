@@ -4,7 +4,6 @@ windows of the same flushes (not with the sinks' own code).
 """
 
 import random
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from common.keys import publication_key
-from common.sinks.base import InvalidRead, NamespaceTaken, OffsetLease, PartitionFlush, View, ViewUnavailable
+from common.sinks.base import InvalidRead, NamespaceTaken, OffsetLease, PartitionFlush
 from common.sinks.buckets import Step, epoch_of, step_points
 from tests.sinks.support import (
     GROUP,
@@ -24,6 +23,7 @@ from tests.sinks.support import (
     delta,
     flush,
     open_store,
+    read_while_writing,
     stored_count_documents,
     stored_fields,
 )
@@ -360,19 +360,6 @@ def test_publications_are_paged_most_articles_first(trends: Store) -> None:
         trends.reader.publications(limit=1, cursor="bm90IGEgY3Vyc29y")
 
 
-def test_only_the_raw_view_is_kept(trends: Store) -> None:
-    for read in (
-        lambda: trends.reader.publications(view=View.ALIASED),
-        lambda: trends.reader.entities("Daily One", view=View.ALIASED),
-        lambda: trends.reader.windows("Daily One", view=View.ALIASED),
-        lambda: trends.reader.series("Daily One", "Fed", "ORG", step=Step.DAY, view=View.ALIASED),
-        lambda: trends.reader.entity_publications("Fed", "ORG", view=View.ALIASED),
-        lambda: trends.reader.search("f", view=View.ALIASED),
-    ):
-        with pytest.raises(ViewUnavailable, match="the aliased view is not available yet"):
-            read()
-
-
 def test_counts_namespaces_keep_their_counts_apart(sink_spec: SinkSpec) -> None:
     blue = open_store(sink_spec)
     green = open_store(sink_spec, kafka_group_id="newscounts-green", counts_namespace="green")
@@ -406,42 +393,28 @@ def test_reads_never_see_half_a_commit(sink_spec: SinkSpec) -> None:
     """While flushes land, every answer's article count agrees with the entity sums beside it: each article
     here mentions "Always" once, so its articles equal the range's articles in every answer."""
     writer = open_store(sink_spec)
-    errors: list[BaseException] = []
-    done = threading.Event()
 
-    def keep_writing() -> None:
-        try:
-            lease = writer.read_offset(GROUP, TOPIC, 0)
-            for number in range(1, 16):
-                windows = {start: (2, [("Always", "ORG", 2, 2)]) for start in WINDOWS[number % 5 :: 5]}
-                lease = writer.write(flush(0, number, delta("Steady", windows)), lease)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            done.set()
+    def write() -> None:
+        lease = writer.read_offset(GROUP, TOPIC, 0)
+        for number in range(1, 16):
+            windows = {start: (2, [("Always", "ORG", 2, 2)]) for start in WINDOWS[number % 5 :: 5]}
+            lease = writer.write(flush(0, number, delta("Steady", windows)), lease)
 
-    def keep_reading() -> None:
-        try:
-            while not done.is_set():
-                for start, end in ((None, None), (moment(at(2023, 1, 1)), moment(at(2024, 1, 1)))):
-                    answer = writer.reader.entities("Steady", start=start, end=end)
-                    if answer is not None and answer.entities:
-                        assert answer.entities[0].articles == answer.articles, answer
-                series = writer.reader.series("Steady", "Always", "ORG", step=Step.YEAR)
-                if series is not None:
-                    assert all(p.entity_articles == p.articles for p in series.points), series
-                found = writer.reader.entity_publications("Always", "ORG")
-                assert all(p.articles == p.publication_articles for p in found.publications), found
-        except BaseException as error:
-            errors.append(error)
+    def read() -> None:
+        for start, end in ((None, None), (moment(at(2023, 1, 1)), moment(at(2024, 1, 1)))):
+            answer = writer.reader.entities("Steady", start=start, end=end)
+            if answer is not None and answer.entities:
+                assert answer.entities[0].articles == answer.articles, answer
+        series = writer.reader.series("Steady", "Always", "ORG", step=Step.YEAR)
+        if series is not None:
+            assert all(p.entity_articles == p.articles for p in series.points), series
+        found = writer.reader.entity_publications("Always", "ORG")
+        assert all(p.articles == p.publication_articles for p in found.publications), found
 
-    threads = [threading.Thread(target=keep_writing), *(threading.Thread(target=keep_reading) for _ in range(3))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    writer.close()
-    assert errors == []
+    try:
+        assert read_while_writing(write, read, readers=3) == []
+    finally:
+        writer.close()
 
 
 def answers(store: Store) -> list[Any]:
