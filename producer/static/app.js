@@ -62,6 +62,7 @@
     from: $('from'),
     to: $('to'),
     label: $('label'),
+    view: $('view'),
     top: $('top'),
     autoRefresh: $('auto-refresh'),
     refreshNow: $('refresh-now'),
@@ -100,6 +101,7 @@
       from: range === 'custom' && isDate(query.get('from')) ? query.get('from') : '',
       to: range === 'custom' && isDate(query.get('to')) ? query.get('to') : '',
       label: LABELS.has(label) ? label : '',
+      view: query.get('view') === 'aliased' ? 'aliased' : 'raw',
       top: TOPS.has(top) ? top : DEFAULT_TOP,
       refresh: Number.isInteger(refresh) && refresh >= 0 && refresh <= 3600 ? refresh : DEFAULT_REFRESH_SECONDS,
       entity: entityText && /^[A-Z_]{1,64}$/.test(entityLabel) ? { text: entityText, label: entityLabel } : null,
@@ -116,6 +118,7 @@
     if (choice.range === 'custom' && choice.from) query.set('from', choice.from);
     if (choice.range === 'custom' && choice.to) query.set('to', choice.to);
     if (choice.label) query.set('label', choice.label);
+    if (choice.view !== 'raw') query.set('view', choice.view);
     if (choice.top !== DEFAULT_TOP) query.set('top', String(choice.top));
     if (choice.refresh !== DEFAULT_REFRESH_SECONDS) query.set('refresh', String(choice.refresh));
     if (choice.entity) {
@@ -205,11 +208,12 @@
     return segment === '.' || segment === '..' ? `%20${segment}` : segment;
   };
 
-  /** The one place every read's query string is made (null and '' left out); the aliased view's toggle
-   * (issue 18) adds its `view` here. */
+  /** The one place every read's query string is made (null and '' left out), with the chosen view
+   * (`view=aliased`: one row per entity, docs/aliases.md; the read API's default is raw). */
   const apiPath = (path, params) => {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(params)) if (value !== null && value !== '') query.set(key, value);
+    if (state.view === 'aliased') query.set('view', 'aliased');
     return `${path}?${query}`;
   };
 
@@ -514,6 +518,7 @@
     setValue(controls.from, state.from, force);
     setValue(controls.to, state.to, force);
     setValue(controls.label, state.label);
+    setValue(controls.view, state.view);
     setValue(controls.top, String(state.top));
     controls.autoRefresh.checked = state.refresh > 0;
     $('refresh-seconds').textContent = String(state.refresh || DEFAULT_REFRESH_SECONDS);
@@ -605,6 +610,7 @@
   controls.from.addEventListener('change', () => choose({ from: isDate(controls.from.value) ? controls.from.value : '' }));
   controls.to.addEventListener('change', () => choose({ to: isDate(controls.to.value) ? controls.to.value : '' }));
   controls.label.addEventListener('change', () => choose({ label: controls.label.value }));
+  controls.view.addEventListener('change', () => choose({ view: controls.view.value === 'aliased' ? 'aliased' : 'raw' }));
   controls.top.addEventListener('change', () => choose({ top: Number(controls.top.value) }));
   controls.autoRefresh.addEventListener('change', () => {
     state = { ...state, refresh: controls.autoRefresh.checked ? DEFAULT_REFRESH_SECONDS : 0 };
@@ -765,7 +771,8 @@
       h('td', { class: 'rank' }, String(rank + 1)),
       h('th', { scope: 'row', class: 'entity' },
         link,
-        state.label ? null : [' ', h('abbr', { class: 'kind', title: LABEL_NAMES.get(entity.label) || entity.label }, entity.label)]),
+        state.label ? null : [' ', h('abbr', { class: 'kind', title: LABEL_NAMES.get(entity.label) || entity.label }, entity.label)],
+        mergedForms(entity)),
       h('td', { class: 'mentions' }, h('div', { class: 'meter' },
         h('span', { class: 'bar', style: `width: calc((100% - 3.6rem) * ${fraction.toFixed(4)})`, 'aria-hidden': 'true' }),
         h('span', { class: 'num' }, number(entity.mentions)))),
@@ -794,6 +801,16 @@
           h('th', { scope: 'col', class: 'mentions' }, 'Mentions'),
           h('th', { scope: 'col', class: 'articles' }, 'Articles'))),
         h('tbody', {}, rows)));
+  }
+
+  /** Under an aliased row that merged other spellings: each raw row it holds, with its mentions. */
+  function mergedForms(entity) {
+    const forms = entity.merged || [];
+    if (!forms.length || (forms.length === 1 && forms[0].text === entity.text && forms[0].label === entity.label)) {
+      return null;
+    }
+    const parts = forms.map((form) => `${form.text} (${form.label}, ${number(form.mentions)})`);
+    return h('span', { class: 'merged' }, `= ${parts.join(' + ')}`);
   }
 
   function labelButton() {
