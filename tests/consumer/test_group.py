@@ -165,8 +165,14 @@ def test_kill_9_and_a_crash_between_sink_write_and_commit_leave_counts_exact(
         poll_until(lambda: any(f["worker"] != crashed for f in run.events("flushed")), 120, "a flush by another worker")
         victim = next(f["worker"] for f in run.events("flushed") if f["worker"] != crashed)
         os.kill(run.worker_pids()[int(victim)], signal.SIGKILL)
+        # seen by the supervisor before the stop (a kill after the last flush could otherwise race the stop)
+        poll_until(
+            lambda: (victim, "-9") in {(f["worker"], f["exit_code"]) for f in run.events("worker_died")},
+            60,
+            "the kill seen",
+        )
         wait_until_flushed(sink, group, topic, ends, run)
-        assert run.stop() == 0
+        assert run.stop() == 0, run.log_tail(300)
     deaths = {(f["worker"], f["exit_code"]) for f in run.events("worker_died")}
     assert deaths == {(crashed, "137"), (victim, "-9")}
     assert committed_offsets(kafka_bootstrap, group, topic, list(ends)) == ends, run.log_tail(400)
