@@ -146,7 +146,6 @@ class Checkpointer:
             state = self._partitions.pop(revoked.partition, None)
             if state is not None:
                 self._hand_over(state, deadline)
-            self._lag.revoked(revoked.partition, deadline)
             self._pauses.forget(revoked.partition)
             log.info(event("revoked", revoked.partition))
         self._consumer.incremental_unassign(partitions)

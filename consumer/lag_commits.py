@@ -42,10 +42,6 @@ PASSING_COMMIT_ERRORS = frozenset(
 """Commit errors of a passing state (the group rebalancing, the coordinator moving or unreachable for a moment);
 librdkafka does not mark every one of them retriable."""
 
-STALE_MEMBER_ERRORS = frozenset({KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID})
-"""Commit errors of a member the group moved on without: it rejoins inside a later ``consume``, and can commit
-then (its revocation callback)."""
-
 SYNC_COMMIT_RETRY_SECONDS = 0.2
 """The pause before a synchronous commit that failed with a retriable error is sent again."""
 
@@ -88,8 +84,6 @@ class LagCommits:
         self._clock = clock
         self._sleep = sleep
         self._partitions: dict[int, _Offsets] = {}
-        self._at_revoke: dict[int, int] = {}
-        """Stored offsets a hand-over could not commit with a stale generation, for :meth:`revoked`."""
 
     def stored(self, partition: int, offset: int, send: Send) -> None:
         """``offset`` is now the partition's offset in the sink (after a flush, or read on assignment)."""
@@ -130,36 +124,21 @@ class LagCommits:
     def hand_over(self, partition: int, deadline: Deadline) -> None:
         """Before giving the partition up: make sure Kafka holds its stored offset (synchronously: no result
         callback would be served any more), if the time budget allows. A retriable failure (the group
-        rebalancing while every member leaves, a coordinator moving) is tried again while the budget lasts;
-        one refused because the group moved on without this member (a stale generation, while a stop's last
-        flushes ran between two polls) is kept for :meth:`revoked`, when the member leaves the group."""
+        rebalancing while every member leaves, a coordinator moving) is tried again while the budget lasts."""
         offsets = self._partitions.pop(partition, None)
         if offsets is None or (offsets.committed == offsets.stored and offsets.in_flight is None):
             return
-        failure = self._commit_within(partition, offsets.stored, deadline)
-        if failure is not None and failure.code() in STALE_MEMBER_ERRORS:
-            self._at_revoke[partition] = offsets.stored
-
-    def revoked(self, partition: int, deadline: Deadline) -> None:
-        """The partition is revoked (inside ``consume``, the member's generation current again): commit the
-        offset a hand-over could not, if any."""
-        stored = self._at_revoke.pop(partition, None)
-        if stored is not None:
-            self._commit_within(partition, stored, deadline)
-
-    def _commit_within(self, partition: int, stored: int, deadline: Deadline) -> KafkaError | None:
-        """Commit ``stored`` synchronously, retrying passing errors while ``deadline`` allows; the last failure."""
-        position = TopicPartition(self._topic, partition, stored)
+        position = TopicPartition(self._topic, partition, offsets.stored)
         while True:
             if deadline.remaining() < MIN_SYNC_COMMIT_SECONDS:
                 log.warning(event("kafka_commit_skipped", partition, reason="time budget spent", impact=IMPACT))
-                return None
+                return
             failure = self._commit_now(position)
             if failure is None:
-                return None
+                return
             log.warning(event("kafka_commit_failed", partition, error=str(failure), impact=IMPACT))
             if not (failure.retriable() or failure.code() in PASSING_COMMIT_ERRORS):
-                return failure
+                return
             self._sleep(SYNC_COMMIT_RETRY_SECONDS)
 
     def _commit_now(self, position: TopicPartition) -> KafkaError | None:
@@ -173,7 +152,6 @@ class LagCommits:
     def forget(self, partition: int) -> None:
         """The partition was lost: nothing more is committed for it."""
         self._partitions.pop(partition, None)
-        self._at_revoke.pop(partition, None)
 
     def _send(self, partition: int, offsets: _Offsets) -> None:
         offsets.send_at, offsets.sent_at = None, self._clock()

@@ -543,20 +543,6 @@ def test_a_newer_offset_is_committed_once_the_result_of_the_commit_in_flight_is_
     assert worker.kafka.synchronous_commits == 0  # Kafka confirmed the stored offset: nothing sent again
 
 
-def test_a_stop_commit_refused_for_a_stale_generation_is_made_when_the_partition_is_revoked(sink: FlakySink) -> None:
-    """A stop's last flushes run between two polls; when the group moves on meanwhile (other members leaving),
-    the commit is refused with ILLEGAL_GENERATION. Leaving the group revokes the partition inside consume, with
-    the member's generation current again: the commit is made there."""
-    worker = Harness(sink)
-    worker.assign(0)
-    worker.count(0, 0, "A")
-    worker.kafka.synchronous_failures = [KafkaError(KafkaError.ILLEGAL_GENERATION)]
-    worker.checkpointer.flush_all()
-    assert (sink.writes, worker.kafka.commits, worker.kafka.synchronous_commits) == (1, [], 1)
-    worker.checkpointer.on_revoke(cast(Consumer, worker.kafka), [TopicPartition(TOPIC, 0)])
-    assert (worker.kafka.commits, worker.kafka.synchronous_commits) == ([(0, 1)], 2)
-
-
 def test_the_failure_of_an_older_asynchronous_commit_does_not_recommit_its_offset(sink: FlakySink) -> None:
     worker = Harness(sink)
     worker.assign(0)
