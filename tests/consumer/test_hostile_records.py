@@ -142,7 +142,7 @@ def run_group_over(
     group = f"g-{topic}"
     options: dict[str, str | int] = {"consumer_processes": 1, **settings}
     with consumer_group(group_env(kafka_bootstrap, topic, group, env, **options)) as run:
-        wait_until_flushed(store, group, topic, ends, run, timeout=300, stall=90)
+        wait_until_flushed(store, group, topic, ends, run, timeout=480, stall=240)
         assert run.stop() == 0, run.log_tail()
     assert not run.events("worker_died"), run.log_tail()
     assert stored_offsets(store, group, topic, list(ends)) == ends
