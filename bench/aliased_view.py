@@ -21,8 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.aliases import cached_entities
-from bench.data import SAMPLE
+from bench.aliases import add_sample_arguments, cached_entities
 from common.sinks.base import EntityCountingKey, OffsetLease, PartitionFlush, PublicationDelta
 from common.sinks.count_documents import PARTITIONS_PER_GROUP
 from common.sinks.firestore_layout import FamilyCache, FlushEntries, plan_flush
@@ -190,14 +189,7 @@ def report(articles: Sequence[Article], sizes: Sequence[int], table: AliasTable,
 
 def main(argv: Sequence[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m bench.aliased_view", description=__doc__.split("\n\n")[0])
-    cli.add_argument("--data", type=Path, default=SAMPLE, help="Articles (JSONL or JSONL.gz; default: %(default)s).")
-    cli.add_argument(
-        "--cache",
-        type=Path,
-        default=Path("/tmp/newscounts-aliases-entities.jsonl.gz"),
-        help="The spaCy entities of --data (shared with python -m bench.aliases; default: %(default)s).",
-    )
-    cli.add_argument("--aliases-file", type=Path, default=None, help="A user alias table (as ALIASES_FILE).")
+    add_sample_arguments(cli)
     cli.add_argument(
         "--flush-articles",
         default="4,18",

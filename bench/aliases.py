@@ -46,8 +46,8 @@ DOCS_START = "<!-- aliases-measurement:start (written by python -m bench.aliases
 DOCS_END = "<!-- aliases-measurement:end -->"
 
 
-def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="python -m bench.aliases", description=__doc__.split("\n\n")[0])
+def add_sample_arguments(cli: argparse.ArgumentParser) -> None:
+    """--data, --cache and --aliases-file, as every alias bench takes them (one entity cache between them)."""
     cli.add_argument("--data", type=Path, default=SAMPLE, help="Articles (JSONL or JSONL.gz; default: %(default)s).")
     cli.add_argument(
         "--cache",
@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
         help="The spaCy entities of --data, written on the first run (default: %(default)s).",
     )
     cli.add_argument("--aliases-file", type=Path, default=None, help="A user alias table (as ALIASES_FILE).")
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="python -m bench.aliases", description=__doc__.split("\n\n")[0])
+    add_sample_arguments(cli)
     cli.add_argument("--pairs", type=int, default=100, help="Merges sampled for the precision (default 100).")
     cli.add_argument("--seed", type=int, default=18, help="Seed of the sample (default 18).")
     cli.add_argument("--top", type=int, default=20, help="Persons per publication, before and after (default 20).")
