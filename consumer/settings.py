@@ -107,6 +107,11 @@ class ConsumerSettings(CommonSettings):
         timedelta(seconds=45),
         description="Kafka session.timeout.ms (classic protocol): how soon a dead worker's partitions move.",
     )
+    heartbeat_interval: Duration = Field(
+        timedelta(milliseconds=500),
+        description="Kafka heartbeat.interval.ms (classic protocol): how soon a worker hears of a rebalance, so "
+        "how long each round of the group's start takes (at most a third of SESSION_TIMEOUT).",
+    )
     group_instance_prefix: str | None = Field(
         None,
         description="Static membership: worker i uses group.instance.id PREFIX-i (e.g. the StatefulSet pod name).",
@@ -159,6 +164,11 @@ class ConsumerSettings(CommonSettings):
                 "FINAL_FLUSH_TIMEOUT must be at most a third of MAX_POLL_INTERVAL: a consume cycle's flushes and a "
                 "rebalance callback may both spend it between two consume calls, and Kafka drops a worker from "
                 "the group when that gap passes MAX_POLL_INTERVAL"
+            )
+        if self.heartbeat_interval * 3 > self.session_timeout:
+            raise ValueError(
+                "HEARTBEAT_INTERVAL must be at most a third of SESSION_TIMEOUT: a worker that misses a heartbeat "
+                "or two must not lose its partitions"
             )
         if self.group_instance_prefix and self.kafka_group_protocol is GroupProtocol.CONSUMER:
             raise ValueError(
