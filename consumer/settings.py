@@ -33,6 +33,13 @@ def available_cores() -> int:
     return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
+def default_ner_processes() -> int:
+    """One more NER process than :func:`available_cores`: between two batches an NER process sends its
+    results and waits for the next requests, and the extra process keeps every core reading meanwhile
+    (docs/benchmarks.md, "NER processes")."""
+    return available_cores() + 1
+
+
 class GroupProtocol(StrEnum):
     """Kafka's rebalance protocol; both are incremental (see docs/consumer.md for the choice)."""
 
@@ -76,9 +83,10 @@ class ConsumerSettings(CommonSettings):
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )
     ner_processes: int = Field(
-        default_factory=available_cores,
+        default_factory=default_ner_processes,
         ge=1,
-        description="NER processes shared by all workers (default: the cores available, cgroup CPU limit included).",
+        description="NER processes shared by all workers (default: one more than the cores available, cgroup CPU "
+        "limit included, so that no core idles while a process exchanges results with the workers).",
     )
     ner_batch_size: int = Field(
         4,

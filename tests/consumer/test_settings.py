@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.logs import event
-from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings, GroupProtocol
+from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings, GroupProtocol, available_cores
 from consumer.worker import consumer_config
 from tests.consumer.support import NER_CHUNK_CHARS
 
@@ -71,3 +71,8 @@ def test_event_lines() -> None:
     assert event("dead_lettered", error='not JSON: "x"', empty="") == (
         'event=dead_lettered error="not JSON: \\"x\\"" empty=""'
     )
+
+
+def test_one_more_ner_process_than_cores_by_default() -> None:
+    assert ConsumerSettings().ner_processes == available_cores() + 1
+    assert ConsumerSettings(ner_processes=1).ner_processes == 1
