@@ -105,7 +105,11 @@ def shape_figures(shape: ShapeResult) -> dict[str, Any]:
     naive = shape.naive if shape.naive is not None else (0, 0)
     return {
         "workers": shape.workers,
-        "start": {"assigned_s": shape.start.assigned_s, "consuming_s": shape.start.consuming_s},
+        "start": {
+            "owned_s": shape.start.owned_s,
+            "assigned_s": shape.start.assigned_s,
+            "consuming_s": shape.start.consuming_s,
+        },
         "runs": [run_figures(run) for run in shape.runs],
         "memory_busy": memory_figures(shape.busy),
         "memory_idle": memory_figures(MemorySamples(shape.idle.samples[-1:])),

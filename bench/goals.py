@@ -32,7 +32,8 @@ def evaluate(figures: dict[str, Any]) -> list[Goal]:
     shapes = figures.get("shapes") or []
     goals = [goal for shape in shapes for goal in _throughput(shape)]
     goals += [_exact(shapes), _mix(shapes), _memory(shapes), _start(figures, shapes)]
-    return [*goals, _sink(shapes, "requests"), _sink(shapes, "documents"), *_http(figures)]
+    sink = (figures.get("options") or {}).get("sink")
+    return [*goals, _sink(shapes, "requests", sink), _sink(shapes, "documents", sink), *_http(figures)]
 
 
 def _throughput(shape: dict[str, Any]) -> Iterator[Goal]:
@@ -91,28 +92,33 @@ def _memory(shapes: list[dict[str, Any]]) -> Goal:
 
 def _start(figures: dict[str, Any], shapes: list[dict[str, Any]]) -> Goal:
     name, target = (
-        "Start of the default group (spawn to every partition consuming)",
+        "Start of the default group (spawn to every partition owned and fetched)",
         f"<= {START_VS_MODEL_LOAD:g} x model load",
     )
     load = figures.get("model_load_s")
-    if not shapes or load is None:
+    if not shapes or load is None or shapes[0]["start"].get("owned_s") is None:
         return Goal(name, target, "not measured", None)
     start = shapes[0]["start"]
-    whole = max(start["assigned_s"], start["consuming_s"])
+    owned = start["owned_s"]
     figure = (
-        f"{whole:.1f} s = {whole / load:.1f} x the model's load ({load:.1f} s); every worker assigned at "
+        f"{owned:.1f} s = {owned / load:.1f} x the model's load ({load:.1f} s); every worker assigned at "
         f"{start['assigned_s']:.1f} s, every partition's first record committed at {start['consuming_s']:.1f} s"
     )
-    return Goal(name, target, figure, whole <= START_VS_MODEL_LOAD * load)
+    return Goal(name, target, figure, owned <= START_VS_MODEL_LOAD * load)
 
 
-def _sink(shapes: list[dict[str, Any]], unit: str) -> Goal:
+def _sink(shapes: list[dict[str, Any]], unit: str, kind: str | None) -> Goal:
+    """Sink writes against the naive design; SQLite's flushes report rows upserted, not documents, so its
+    ``documents`` figure is shown but judged only on Firestore (``--sink firestore``)."""
     name, target = f"Sink {unit} per 1,000 articles", "<= 1/10 of naive"
     sink = shapes[0]["sink"] if shapes else None
     if not sink or not sink["naive_per_1000"] or not sink[f"{unit}_per_1000"]:
         return Goal(name, target, "not measured", None)
     ours, naive = sink[f"{unit}_per_1000"], sink["naive_per_1000"]
-    return Goal(name, target, f"{ours:,.0f} vs naive {naive:,.0f} (1/{naive / ours:.1f})", ours * 10 <= naive)
+    figure = f"{ours:,.0f} vs naive {naive:,.0f} (1/{naive / ours:.1f})"
+    if unit == "documents" and kind == "sqlite":
+        return Goal(name, target, f"{figure}; SQLite rows upserted: judged with --sink firestore", None)
+    return Goal(name, target, figure, ours * 10 <= naive)
 
 
 def _http(figures: dict[str, Any]) -> list[Goal]:

@@ -58,6 +58,8 @@ class Pipeline:
         self.consumer: Service | None = None
         self.consumer_started_at = 0.0
         """When ``python -m consumer`` was spawned (monotonic clock)."""
+        self.consumer_started_wall = 0.0
+        """The same moment in epoch seconds (to compare with the times of the group's log lines)."""
         self._http = httpx.Client(timeout=60)  # one kept-alive connection: polling must cost little CPU
         self._probe = Consumer(
             {"bootstrap.servers": broker.bootstrap, "group.id": self.group, "enable.auto.commit": False, **QUIET}
@@ -101,7 +103,7 @@ class Pipeline:
             "FLUSH_INTERVAL": self.config.flush_interval,
             "LOG_LEVEL": "info",  # the flush lines are how the bench counts the documents written
         }
-        self.consumer_started_at = time.monotonic()
+        self.consumer_started_at, self.consumer_started_wall = time.monotonic(), time.time()
         self.consumer = Service("consumer", consumer_env, self.consumer_log)
 
     def wait_for_group(self, timeout: float = 180) -> None:

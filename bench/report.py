@@ -113,7 +113,12 @@ def cpu_rows(figures: dict[str, Any]) -> list[str]:
 
 def start_rows(figures: dict[str, Any]) -> list[str]:
     rows = [
-        [_num(s["workers"]), _num(s["start"]["assigned_s"]), _num(s["start"]["consuming_s"])]
+        [
+            _num(s["workers"]),
+            _num(s["start"].get("owned_s")),
+            _num(s["start"]["assigned_s"]),
+            _num(s["start"]["consuming_s"]),
+        ]
         for s in figures.get("shapes") or []
     ]
     if not rows:
@@ -122,7 +127,8 @@ def start_rows(figures: dict[str, Any]) -> list[str]:
         f"**Start** (seconds from spawning `python -m consumer`; loading the model once in a fresh process: "
         f"{_num(figures.get('model_load_s'))} s)"
     )
-    return [title, "", *table(["Workers", "Every worker assigned", "Every partition's first record committed"], rows)]
+    columns = ["Workers", "Every partition owned", "Every worker assigned", "Every partition's first record committed"]
+    return [title, "", *table(columns, rows)]
 
 
 def memory_rows(figures: dict[str, Any]) -> list[str]:

@@ -72,7 +72,10 @@ def measure_shape(
     try:
         seeds = renamed(list(islice(supply, config.partitions)), f"seed-w{workers}", WARMUP_PUBLICATION)
         start = start_group(pipeline, seeds)
-        log(f"    started: every worker assigned {start.assigned_s:.1f} s, consuming {start.consuming_s:.1f} s")
+        log(
+            f"    started: every partition owned {start.owned_s:.1f} s, every worker assigned "
+            f"{start.assigned_s:.1f} s, every first record committed {start.consuming_s:.1f} s"
+        )
         shape = ShapeResult(workers, start)
         for name, skew, articles in runs:
             log(f"    {name}: {len(articles)} records ({skew})...")

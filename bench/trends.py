@@ -370,9 +370,9 @@ def measure(settings: CommonSettings, shape: Shape, repeats: int) -> tuple[list[
         reader.close()
 
 
-def goals(results: dict[str, SinkResult]) -> list[tuple[str, str, str, bool]]:
-    """(goal, target, figure, met) per goal and sink."""
-    rows = []
+def goals(results: dict[str, SinkResult]) -> list[tuple[str, str, str, bool | None]]:
+    """(goal, target, figure, met) per goal and sink; met is None for a figure that is shown, not judged."""
+    rows: list[tuple[str, str, str, bool | None]] = []
     for sink, result in results.items():
         by = {t.question: t for t in result.timings}
         ranges = [
@@ -413,14 +413,13 @@ def goals(results: dict[str, SinkResult]) -> list[tuple[str, str, str, bool]]:
             )
         )
         ratio_writes = result.naive_per_1000 / result.fill.documents_per_1000
-        rows.append(
-            (
-                f"{sink}: documents written per 1,000 articles (this shape)",
-                "<= 1/10 of naive",
-                f"{result.fill.documents_per_1000:,.0f} vs naive {result.naive_per_1000:,.0f} (1/{ratio_writes:.1f})",
-                ratio_writes >= 10,
-            )
-        )
+        written = f"{result.fill.documents_per_1000:,.0f} vs naive {result.naive_per_1000:,.0f} (1/{ratio_writes:.1f})"
+        if sink == "sqlite":  # its flushes report rows upserted: a cost of their own, not billed documents
+            figure = f"{written}; rows upserted, not documents: judged on Firestore"
+            rows.append((f"{sink}: rows written per 1,000 articles (this shape)", "-", figure, None))
+        else:
+            name = f"{sink}: documents written per 1,000 articles (this shape)"
+            rows.append((name, "<= 1/10 of naive", written, ratio_writes >= 10))
     return rows
 
 
@@ -433,14 +432,15 @@ def markdown(shape: Shape, results: dict[str, SinkResult], machine: str, command
     )
     lines += ["", "**Goals**", "", "| Goal | Target | Figure | Result |", "|---|---|---|---|"]
     lines += [
-        f"| {goal} | {target} | {figure} | **{'PASS' if met else 'SHORT'}** |"
+        f"| {goal} | {target} | {figure} | {'n/a' if met is None else '**PASS**' if met else '**SHORT**'} |"
         for goal, target, figure, met in goals(results)
     ]
     lines += [
         "",
         "**Filling** (`python -m consumer`, 2 processes)",
         "",
-        "| Sink | Articles | Minutes | Articles/s | Flushes | Documents per 1,000 articles | Naive per 1,000 |",
+        "| Sink | Articles | Minutes | Articles/s | Flushes | Written per 1,000 articles (SQLite: rows) "
+        "| Naive per 1,000 |",
         "|---|---|---|---|---|---|---|",
     ]
     for sink, result in results.items():

@@ -1,6 +1,6 @@
 """One NER process: runs spaCy for every worker of the group, fairly, on one core.
 
-NER is the only heavy work of the group, so it runs in ``NER_PROCESSES`` processes sized to the cores, fed by
+NER is the only heavy work of the group, so it runs in ``NER_PROCESSES`` processes (one more than the cores), fed by
 all the workers over Unix sockets (:mod:`consumer.ner_protocol`), whatever partition the articles came from:
 one hot partition keeps every core busy instead of one. Requests are served round robin over the connected
 workers (one request of each worker with requests waiting, in turn), so every worker gets its share.

@@ -33,6 +33,13 @@ def available_cores() -> int:
     return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
+def default_ner_processes() -> int:
+    """One more NER process than :func:`available_cores`: between two batches an NER process sends its
+    results and waits for the next requests, and the extra process keeps every core reading meanwhile
+    (docs/benchmarks.md, "NER processes")."""
+    return available_cores() + 1
+
+
 class GroupProtocol(StrEnum):
     """Kafka's rebalance protocol; both are incremental (see docs/consumer.md for the choice)."""
 
@@ -76,9 +83,10 @@ class ConsumerSettings(CommonSettings):
         16, ge=1, description="Most messages one worker takes from Kafka and runs through NER at a time."
     )
     ner_processes: int = Field(
-        default_factory=available_cores,
+        default_factory=default_ner_processes,
         ge=1,
-        description="NER processes shared by all workers (default: the cores available, cgroup CPU limit included).",
+        description="NER processes shared by all workers (default: one more than the cores available, cgroup CPU "
+        "limit included, so that no core idles while a process exchanges results with the workers).",
     )
     ner_batch_size: int = Field(
         4,
@@ -106,6 +114,11 @@ class ConsumerSettings(CommonSettings):
     session_timeout: Duration = Field(
         timedelta(seconds=45),
         description="Kafka session.timeout.ms (classic protocol): how soon a dead worker's partitions move.",
+    )
+    heartbeat_interval: Duration = Field(
+        timedelta(milliseconds=500),
+        description="Kafka heartbeat.interval.ms (classic protocol): how soon a worker hears of a rebalance, so "
+        "how long each round of the group's start takes (at most a third of SESSION_TIMEOUT).",
     )
     group_instance_prefix: str | None = Field(
         None,
@@ -159,6 +172,11 @@ class ConsumerSettings(CommonSettings):
                 "FINAL_FLUSH_TIMEOUT must be at most a third of MAX_POLL_INTERVAL: a consume cycle's flushes and a "
                 "rebalance callback may both spend it between two consume calls, and Kafka drops a worker from "
                 "the group when that gap passes MAX_POLL_INTERVAL"
+            )
+        if self.heartbeat_interval * 3 > self.session_timeout:
+            raise ValueError(
+                "HEARTBEAT_INTERVAL must be at most a third of SESSION_TIMEOUT: a worker that misses a heartbeat "
+                "or two must not lose its partitions"
             )
         if self.group_instance_prefix and self.kafka_group_protocol is GroupProtocol.CONSUMER:
             raise ValueError(

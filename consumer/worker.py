@@ -75,10 +75,9 @@ def consumer_config(settings: ConsumerSettings, worker: int) -> dict[str, Any]:
         "group.protocol": settings.kafka_group_protocol.value,
     }
     if settings.kafka_group_protocol is GroupProtocol.CLASSIC:
-        session_ms = int(settings.session_timeout.total_seconds() * 1000)
         config["partition.assignment.strategy"] = "cooperative-sticky"
-        config["session.timeout.ms"] = session_ms
-        config["heartbeat.interval.ms"] = max(100, min(3000, session_ms // 3))
+        config["session.timeout.ms"] = int(settings.session_timeout.total_seconds() * 1000)
+        config["heartbeat.interval.ms"] = int(settings.heartbeat_interval.total_seconds() * 1000)
     if settings.group_instance_prefix:
         config["group.instance.id"] = f"{settings.group_instance_prefix}-{worker}"
     return config

@@ -166,9 +166,12 @@ class KafkaBroker(BackgroundService):
         (self.home / "log4j2.properties").write_text(_LOG4J)
         return config
 
-    def start(self, timeout: float = 60.0) -> int:
-        """Format storage on first use, start the broker in the background, wait until it answers."""
+    def start(self, timeout: float = 60.0, fresh: bool = False) -> int:
+        """Format storage on first use, start the broker in the background, wait until it answers.
+        ``fresh``: empty the data folder first (only once no broker of this name is found running)."""
         self._refuse_second_start(self.bootstrap)
+        if fresh:
+            shutil.rmtree(self.home, ignore_errors=True)
         ports = [self.port, self.controller_port] + ([self.scram.port] if self.scram is not None else [])
         if busy := [port for port in ports if port_open(port)]:
             raise RuntimeError(
@@ -236,8 +239,7 @@ def temporary_broker(name: str, scram_users: dict[str, str] | None = None) -> It
     it also has a SCRAM listener with ACLs enforced (:class:`ScramListener`)."""
     scram = None if scram_users is None else ScramListener(free_port(), tuple(scram_users.items()))
     broker = KafkaBroker(name=name, port=free_port(), controller_port=free_port(), scram=scram)
-    shutil.rmtree(broker.home, ignore_errors=True)
-    broker.start()
+    broker.start(fresh=True)  # a broker of that name already running is refused, its data left alone
     try:
         yield broker
     finally:

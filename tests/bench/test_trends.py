@@ -50,3 +50,10 @@ def test_goals_are_judged_from_the_figures() -> None:
         "200 vs naive 4,000 (1/20.0)",
         True,
     )
+    sqlite = SinkResult(Fill("sqlite", 10_000, 10.0, 50, 60_000), naive_per_1000=4_000.0, timings=timings)
+    rows = {goal: (figure, met) for goal, _, figure, met in goals({"sqlite": sqlite})}
+    assert "sqlite: documents written per 1,000 articles (this shape)" not in rows
+    assert rows["sqlite: rows written per 1,000 articles (this shape)"] == (
+        "6,000 vs naive 4,000 (1/0.7); rows upserted, not documents: judged on Firestore",
+        None,
+    )

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.logs import event
-from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings, GroupProtocol
+from consumer.settings import DEFAULT_EXCLUDED_LABELS, ConsumerSettings, GroupProtocol, available_cores
 from consumer.worker import consumer_config
 from tests.consumer.support import NER_CHUNK_CHARS
 
@@ -32,11 +32,17 @@ def test_a_time_budget_over_a_third_of_the_poll_interval_is_refused() -> None:
     assert ConsumerSettings(final_flush_timeout="20s", max_poll_interval="1m").final_flush_timeout.total_seconds() == 20
 
 
+def test_a_heartbeat_interval_over_a_third_of_the_session_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="HEARTBEAT_INTERVAL must be at most a third of SESSION_TIMEOUT"):
+        ConsumerSettings(heartbeat_interval="2001ms", session_timeout="6s")
+    assert ConsumerSettings(heartbeat_interval="2s", session_timeout="6s").heartbeat_interval.total_seconds() == 2
+
+
 def test_classic_protocol_config() -> None:
     config = consumer_config(ConsumerSettings(session_timeout="6s", kafka_group_id="g"), 3)
     assert config["group.protocol"] == "classic"
     assert config["partition.assignment.strategy"] == "cooperative-sticky"
-    assert (config["session.timeout.ms"], config["heartbeat.interval.ms"]) == (6000, 2000)
+    assert (config["session.timeout.ms"], config["heartbeat.interval.ms"]) == (6000, 500)
     assert (config["enable.auto.commit"], config["group.id"], config["client.id"]) == (
         False,
         "g",
@@ -65,3 +71,8 @@ def test_event_lines() -> None:
     assert event("dead_lettered", error='not JSON: "x"', empty="") == (
         'event=dead_lettered error="not JSON: \\"x\\"" empty=""'
     )
+
+
+def test_one_more_ner_process_than_cores_by_default() -> None:
+    assert ConsumerSettings().ner_processes == available_cores() + 1
+    assert ConsumerSettings(ner_processes=1).ner_processes == 1
