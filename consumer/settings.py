@@ -36,7 +36,7 @@ def available_cores() -> int:
 def default_ner_processes() -> int:
     """One more NER process than :func:`available_cores`: between two batches an NER process sends its
     results and waits for the next requests, and the extra process keeps every core reading meanwhile
-    (docs/benchmarks.md, "NER processes")."""
+    (docs/benchmarks.md, "Findings (2026-12-01 evening, idle machine)")."""
     return available_cores() + 1
 
 
