@@ -21,17 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.aliases import add_sample_arguments, cached_entities
+from bench.aliases import add_sample_arguments, load_sample
 from common.sinks.base import EntityCountingKey, OffsetLease, PartitionFlush, PublicationDelta
 from common.sinks.count_documents import PARTITIONS_PER_GROUP
 from common.sinks.firestore_layout import FamilyCache, FlushEntries, plan_flush
 from common.sinks.firestore_writer import count_write
 from common.sinks.sqlite import SqliteWriter
-from consumer.aliases import AliasFileError, AliasTable, alias_article, load_alias_table, view_changes
+from consumer.aliases import AliasTable, alias_article, view_changes
 from consumer.entities import ArticleEntity, article_entities
 from consumer.pending import PendingPartition
 from consumer.settings import ConsumerSettings
-from loadtool.load import SourceArticle, interleave_publications, read_articles
+from loadtool.load import SourceArticle, interleave_publications
 
 WINDOW = 1_796_137_200
 """The current window of the run (an hour's start): every article is in it, as on a live feed."""
@@ -199,21 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--repeats", type=int, default=3, help="Passes timed for the CPU per article (default 3).")
     options = cli.parse_args(argv)
     settings = ConsumerSettings()
-    try:
-        table = load_alias_table(options.aliases_file or settings.aliases_file)
-    except AliasFileError as error:
-        raise SystemExit(f"error: {error}") from None
-    if not options.data.is_file():
-        raise SystemExit(f"sample articles not found at {options.data}: pass --data or set NEWSCOUNTS_SAMPLE_DATA")
-    source = read_articles([options.data])
-    found = cached_entities(source.articles, options.cache, settings.ner_model, settings.ner_chunk_chars)
-    entities = {article.article_id: found_here for article, found_here in zip(source.articles, found, strict=True)}
+    sample = load_sample(options, settings)
+    entities = dict(zip((article.article_id for article in sample.articles), sample.entities, strict=True))
     articles = [
         Article(article, article_entities(entities[article.article_id], settings.excluded_labels))
-        for article in interleave_publications(source.articles)
+        for article in interleave_publications(sample.articles)
     ]
     sizes = [int(size) for size in options.flush_articles.split(",") if size.strip()]
-    print("\n".join(report(articles, sizes, table, options.repeats)))
+    print("\n".join(report(articles, sizes, table=sample.table, repeats=options.repeats)))
     return 0
 
 

@@ -70,6 +70,30 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
+@dataclass(frozen=True)
+class Sample:
+    """What :func:`add_sample_arguments` names, loaded: the alias table, the articles and their entities."""
+
+    table: AliasTable
+    articles: list[SourceArticle]
+    entities: list[list[tuple[str, str]]]
+    """Each article's (text, label) entities, in the order of ``articles``."""
+
+
+def load_sample(options: argparse.Namespace, settings: ConsumerSettings) -> Sample:
+    """The alias table (--aliases-file, else ALIASES_FILE), the articles of --data and their entities (through
+    --cache); a bad table or a missing file ends the command with what to do."""
+    try:
+        table = load_alias_table(options.aliases_file or settings.aliases_file)
+    except AliasFileError as error:
+        raise SystemExit(f"error: {error}") from None
+    if not options.data.is_file():
+        raise SystemExit(f"sample articles not found at {options.data}: pass --data or set NEWSCOUNTS_SAMPLE_DATA")
+    source = read_articles([options.data])
+    found = cached_entities(source.articles, options.cache, settings.ner_model, settings.ner_chunk_chars)
+    return Sample(table, source.articles, found)
+
+
 # --- the entities, once ------------------------------------------------------------------------------
 
 
@@ -420,16 +444,10 @@ def write_verdict_template(sample: Sequence[Merge], articles: Sequence[Counted],
 
 def measure(options: argparse.Namespace) -> list[str]:
     settings = ConsumerSettings()
-    try:
-        table: AliasTable = load_alias_table(options.aliases_file or settings.aliases_file)
-    except AliasFileError as error:
-        raise SystemExit(f"error: {error}") from None
-    if not options.data.is_file():
-        raise SystemExit(f"sample articles not found at {options.data}: pass --data or set NEWSCOUNTS_SAMPLE_DATA")
-    source = read_articles([options.data])
-    found = cached_entities(source.articles, options.cache, settings.ner_model, settings.ner_chunk_chars)
+    loaded = load_sample(options, settings)
+    table = loaded.table
     articles = []
-    for article, entities in zip(source.articles, found, strict=True):
+    for article, entities in zip(loaded.articles, loaded.entities, strict=True):
         counted = article_entities(entities, settings.excluded_labels)
         articles.append(Counted(article, counted, alias_article(counted, table)))
     merges = merges_of(articles)
