@@ -72,8 +72,22 @@ def _tail(log: Path, characters: int = 3000) -> str:
         return f"(no log: {error})"
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group ``pgid`` runs (zombies aside): the group's leader can exit before the
+    children holding its ports (``gcloud`` before the emulator's Java process)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # the process ended while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 def stop_process_group(pid: int, timeout: float) -> None:
-    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout`` seconds; reap if it is our child."""
+    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout`` seconds; reap the leader if it is our
+    child, and return once no process of the group runs any more."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -81,7 +95,7 @@ def stop_process_group(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
-        if not pid_alive(pid):
+        if not group_alive(pid):
             return
         time.sleep(0.2)
     try:
@@ -90,7 +104,7 @@ def stop_process_group(pid: int, timeout: float) -> None:
         return
     for _ in range(50):
         _reap(pid)
-        if not pid_alive(pid):
+        if not group_alive(pid):
             return
         time.sleep(0.1)
 
