@@ -234,6 +234,7 @@ SERIES = [
     (Step.WEEK, at(2023, 1, 28), at(2023, 2, 20)),
     (Step.DAY, at(2023, 1, 30, 5), at(2023, 2, 2, 1)),
     (Step.HOUR, at(2023, 12, 31, 22), at(2024, 1, 1, 3)),
+    (Step.HOUR, at(2023, 2, 1), at(2023, 3, 1)),  # 672 windows of one month container: several reads of it
     (Step.MONTH, None, at(2023, 7, 1)),
 ]
 
