@@ -86,7 +86,13 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--results", type=Path, default=REPO / "bench/results", help="Where results are written.")
     cli.add_argument("--docs", type=Path, default=REPO / "docs/benchmarks.md", help="Docs page to update.")
-    cli.add_argument("--plots", type=Path, default=REPO / "docs/img", help="Where the plots are written.")
+    cli.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="Where the plots are written (default docs/img; with --no-docs, beside the results: a trial run "
+        "leaves the docs' pictures alone).",
+    )
     cli.add_argument("--no-docs", action="store_true", help="Do not update the docs page.")
     cli.add_argument("--only", help=f"Comma-separated subset of the phases {', '.join(PHASES)}.")
     cli.add_argument("--note", help="A remark stored with the results and shown in the docs.")
@@ -215,6 +221,8 @@ def measure(options: argparse.Namespace, phases: set[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
+    if options.plots is None:
+        options.plots = options.results if options.no_docs else REPO / "docs/img"
     if options.render is not None:
         return publish(json.loads(options.render.read_text()), options)
     if problem := missing_articles(options.data):

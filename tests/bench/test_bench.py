@@ -292,7 +292,7 @@ def test_profile_breakdown_categorizes_each_stack_by_its_first_matching_frame() 
 @pytest.mark.slow
 def test_a_small_bench_run_measures_a_shape_and_writes_its_report(tmp_path: Path) -> None:
     arguments = ["--articles", "20", "--shapes", "2", "--skews", "unkeyed", "--mix", "", "--only", "throughput"]
-    folders = ["--results", str(tmp_path), "--plots", str(tmp_path), "--no-docs"]
+    folders = ["--results", str(tmp_path), "--no-docs"]  # the plots go beside the results, not into docs/img
     code = main([*arguments, "--data", str(DEMO_DATA), *folders])
     assert code == 0
     (stored,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
