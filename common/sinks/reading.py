@@ -193,6 +193,14 @@ class Snapshot(ABC):
         sum as it reads)."""
         return merged(self.rollups(pub_key, buckets).values())
 
+    def ranked(
+        self, pub_key: str, buckets: Sequence[Bucket], label: str | None, limit: int
+    ) -> tuple[int, int, list[EntityCount]]:
+        """Articles, undated articles and the first ``limit`` entities (0: all; only ``label`` when given) of
+        the publication over ``buckets``, in :func:`top` order (a store may rank as it reads)."""
+        articles, undated, rows = self.merged(pub_key, buckets)
+        return articles, undated, top(rows, label, limit, self.view)
+
     @abstractmethod
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
         """The publication's windows that start before ``high`` and end after ``low``."""
@@ -368,14 +376,14 @@ class RollupReader(CountReader):
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
-            articles, undated, rows = snapshot.merged(header.pub_key, self._cover(header, low, high))
+            articles, undated, ranked = snapshot.ranked(header.pub_key, self._cover(header, low, high), label, limit)
         return PublicationEntities(
             publication=header.name,
             articles=articles,
             undated_articles=undated,
             start=None if low is None else moment_of(low),
             end=None if high is None else moment_of(high),
-            entities=top(rows, label, limit, view),
+            entities=ranked,
         )
 
     def windows(

@@ -206,6 +206,29 @@ def test_a_range_is_answered_exactly_for_the_windows_it_covers(
         assert (answer.articles, counted(answer)) == (articles, rows), (name, low, high)
 
 
+@pytest.mark.parametrize(("low", "high"), RANGES)
+def test_a_limited_or_labelled_answer_is_the_head_of_the_whole_one(
+    trends: Store, low: int | None, high: int | None
+) -> None:
+    """The first ``limit`` entities (of one label), ties in mentions ordered by text then label; the same for
+    one bucket (a year, a month, all time, inside a window) as for a cover of several."""
+    for name in PUBLICATIONS:
+        widened_low = None if low is None else low - low % HOUR
+        widened_high = None if high is None else high + (-high) % HOUR
+        articles, rows = REFERENCE.range(name, widened_low, widened_high)
+        for label in (None, "GPE", "PERSON"):
+            for limit in (1, 2, 20):
+                answer = trends.reader.entities(
+                    name,
+                    start=None if low is None else moment(low),
+                    end=None if high is None else moment(high),
+                    label=label,
+                    limit=limit,
+                )
+                wanted = [row for row in rows if label is None or row[1] == label][:limit]
+                assert answer is not None and (answer.articles, counted(answer)) == (articles, wanted), (name, label)
+
+
 def test_rollups_equal_the_sum_of_their_windows(trends: Store) -> None:
     """Every day, month and year with counts, and all time, answer what their windows hold."""
     for name in PUBLICATIONS:
