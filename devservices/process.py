@@ -25,10 +25,17 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child of ours is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return fields is None or fields[0] != "Z"  # a zombie child of ours is not alive
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a ``/proc/<pid>/stat`` after the command name (state first, then ppid, pgrp, ...); None
+    when it cannot be read (the process ended while we looked)."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -76,11 +83,8 @@ def group_alive(pgid: int) -> bool:
     """True while any process of the group ``pgid`` runs (zombies aside): the group's leader can exit before the
     children holding its ports (``gcloud`` before the emulator's Java process)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # the process ended while we looked
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = _stat_fields(stat)
+        if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
 
