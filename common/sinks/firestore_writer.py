@@ -147,6 +147,13 @@ class FirestoreWriter(CountWriter):
             known = _Known(lease.version)
         entries = FlushEntries.of(flush)
         self._load(known.families, flush.partition, entries, timeout)
+        if timeout is not None and time.monotonic() - started >= timeout:
+            # What it read is whole and nothing was written: kept, the retry goes straight to the commit. (A
+            # slow store otherwise spends every attempt's time reading the same documents again.)
+            self._known[shard] = known
+            raise SinkUnavailable(
+                f"no time left to commit the flush of partition {flush.partition} after reading its documents; retry"
+            )
         batch = self._client.batch()
         offset_fields = {
             "offset": flush.next_offset,
