@@ -16,7 +16,9 @@ HOUR = 3600
 
 
 @pytest.mark.parametrize("sink_spec", ["firestore"], indirect=True)
-def test_a_flush_out_of_time_after_its_reads_is_retried_without_reading_them_again(sink_spec: SinkSpec) -> None:
+def test_a_flush_out_of_time_after_its_reads_is_retried_without_reading_them_again(
+    sink_spec: SinkSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = open_store(sink_spec)
     try:
         writer = store.writer_of(GROUP)
@@ -32,7 +34,7 @@ def test_a_flush_out_of_time_after_its_reads_is_retried_without_reading_them_aga
             real_load(*args)
             time.sleep(2.1)
 
-        writer._load = slow_load  # type: ignore[method-assign]
+        monkeypatch.setattr(writer, "_load", slow_load)
         quota_reads: list[str | None] = []
         real_quotas = writer._load_quotas
 
@@ -40,11 +42,11 @@ def test_a_flush_out_of_time_after_its_reads_is_retried_without_reading_them_aga
             quota_reads.append(owner)
             real_quotas(families, owner, *rest)
 
-        writer._load_quotas = counted_quotas  # type: ignore[method-assign]
+        monkeypatch.setattr(writer, "_load_quotas", counted_quotas)
         with pytest.raises(SinkUnavailable, match="no time left to commit the flush of partition 0"):
             writer.write(counted, lease, timeout=2.0)
         assert len(loads) == 1 and sorted(quota_reads, key=str) == sorted([None, "p_RGFpbHkgT25l"], key=str)
-        writer._load = real_load  # type: ignore[method-assign]
+        monkeypatch.setattr(writer, "_load", real_load)
         written = writer.write(counted, lease, timeout=30.0)
         assert len(quota_reads) == 2  # the index's and the publication's families, not read again
         assert written.next_offset == 3
