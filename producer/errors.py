@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
-from common.sinks.base import SinkError, ViewUnavailable
+from common.sinks.base import NamespaceOutdated, SinkError, ViewUnavailable
 from producer.http_protocol import TIMED_OUT
 from producer.publisher import PublishError, RecordTooLarge
 from producer.security_headers import SECURITY_HEADERS
@@ -108,8 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": error.reason}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
         return unavailable(error.reason, retry_after)
 
-    async def on_view_unavailable(_: Request, error: Exception) -> JSONResponse:
-        # The namespace was counted before the view existed: no retry helps, a recount does.
+    async def on_recount_needed(_: Request, error: Exception) -> JSONResponse:
+        # The namespace was counted before the view (or this layout) existed: no retry helps, a recount does.
         return JSONResponse({"detail": str(error)}, status_code=status.HTTP_409_CONFLICT)
 
     async def on_sink_error(_: Request, error: Exception) -> JSONResponse:
@@ -143,7 +143,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, on_unprocessable)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(PublishError, on_publish_error)
-    app.add_exception_handler(ViewUnavailable, on_view_unavailable)
+    app.add_exception_handler(ViewUnavailable, on_recount_needed)
+    app.add_exception_handler(NamespaceOutdated, on_recount_needed)
     app.add_exception_handler(SinkError, on_sink_error)
     app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(Exception, on_bug)

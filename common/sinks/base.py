@@ -50,6 +50,20 @@ class NamespaceTaken(SinkError):
     """The counts namespace belongs to another consumer group: counting into it too would mix two countings."""
 
 
+class NamespaceOutdated(SinkError):
+    """The counts namespace was counted in an older layout of the store, which this version neither reads nor
+    writes: recount into a new namespace."""
+
+
+def namespace_outdated(namespace: str, layout: int, current: int) -> NamespaceOutdated:
+    """The error of a read or a write of a namespace recorded in layout ``layout`` by a version of ``current``."""
+    return NamespaceOutdated(
+        f"counts namespace {namespace!r} was counted in layout {layout} of this sink, this version reads and writes "
+        f"layout {current}: recount the topic into a new namespace with `python -m consumer.recount --namespace "
+        "NEW_NAME` and point COUNTS_NAMESPACE at it (docs/sinks.md, 'Upgrading')"
+    )
+
+
 def namespace_taken(namespace: str, owner: tuple[str, int], writer: tuple[str, int]) -> NamespaceTaken | None:
     """The error of a writer (group, window seconds) on a namespace recorded as ``owner``; None if it is the owner."""
     if owner[0] != writer[0]:

@@ -170,6 +170,67 @@ def cover(start: int, end: int, window_seconds: int, finest: Level = Level.WINDO
     return Cover(low, high, tuple(buckets))
 
 
+LEVEL_COST = {Level.WINDOW: 1, Level.DAY: 8, Level.MONTH: 64, Level.YEAR: 256, Level.ALL: 512}
+"""Rough cost of reading one bucket of each level, in windows: how many entities it holds, to a factor of two.
+``bench.trends``' busiest publication holds 13, 93, 524, 738 and 754 entities per window, day, month, year and
+all time (few names, repeated); a news sample holds more distinct names the longer the bucket."""
+
+
+@dataclass(frozen=True)
+class SignedCover:
+    """A range read as the sum of ``buckets`` less the sum of ``less`` (the parts of the buckets outside the
+    range that can hold counts); ``tiles`` is its plain :func:`cover`, where what subtraction cannot give is
+    read (which spelling was seen last before the range's end)."""
+
+    buckets: tuple[Bucket, ...]
+    less: tuple[Bucket, ...]
+    tiles: tuple[Bucket, ...]
+
+    @property
+    def cost(self) -> int:
+        return sum(LEVEL_COST[bucket.level] for bucket in (*self.buckets, *self.less))
+
+
+def plain_cover(buckets: tuple[Bucket, ...]) -> SignedCover:
+    """The cover ``buckets``, with nothing subtracted."""
+    return SignedCover(buckets, (), buckets)
+
+
+def cheapest_cover(start: int, end: int, first: int, stop: int, window_seconds: int) -> SignedCover:
+    """The cheapest (:data:`LEVEL_COST`) way to read ``[start, end)`` (whole windows) of counts that lie in
+    ``[first, stop)``: its plain cover; all time less ``[first, start)`` and ``[end, stop)``; or each partial
+    year at the ends as its year less the part outside the range (and the whole years between them). Five
+    years of data but for two days at each end: all time and four days of margins, not 22 months and 56 days."""
+
+    def tiled(low: int, high: int) -> tuple[Bucket, ...]:
+        return cover(low, high, window_seconds).buckets if low < high else ()
+
+    def around(bucket: Bucket, low: int, high: int) -> SignedCover:
+        """``[low, high)`` as ``bucket`` less what it holds outside (only where counts can be)."""
+        begins, ends = (first, stop) if bucket.level is Level.ALL else (max(bucket.start, first), min(bucket.end, stop))
+        return SignedCover((bucket,), tiled(begins, low) + tiled(high, ends), tiled(low, high))
+
+    def plain(low: int, high: int) -> SignedCover:
+        return plain_cover(tiled(low, high))
+
+    options = [plain(start, end), around(ALL_TIME, start, end)]
+    first_year, last_year = bucket_at(Level.YEAR, start, 1), bucket_at(Level.YEAR, end - 1, 1)
+    if first_year == last_year:
+        options.append(around(first_year, start, end))
+    else:
+        head = min(plain(start, first_year.end), around(first_year, start, first_year.end), key=_cost)
+        tail = min(plain(last_year.start, end), around(last_year, last_year.start, end), key=_cost)
+        middle = tiled(first_year.end, last_year.start)
+        options.append(
+            SignedCover(head.buckets + middle + tail.buckets, head.less + tail.less, head.tiles + middle + tail.tiles)
+        )
+    return min(options, key=_cost)  # the first of equal costs: the plain cover
+
+
+def _cost(option: SignedCover) -> int:
+    return option.cost
+
+
 def step_points(start: int, end: int, step: Step) -> list[tuple[int, int]]:
     """The points ``[point_start, point_end)`` of a series over ``[start, end)`` widened to whole steps."""
     points = []

@@ -55,6 +55,12 @@ def client_for(project: str, database: str) -> firestore.Client:
         ) from error
 
 
+def stored_layout(namespace: Any) -> int:
+    """The layout a namespace document records (:data:`common.sinks.firestore_layout.LAYOUT_VERSION`); one
+    claimed before it was recorded is layout 1."""
+    return int((namespace.to_dict() or {}).get("layout", 1))
+
+
 def namespace_root(client: firestore.Client, namespace: str) -> Any:
     """The document ``namespaces/{namespace key}`` under which one counts namespace lives."""
     return client.collection("namespaces").document(namespace_key(namespace))

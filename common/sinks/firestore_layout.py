@@ -53,6 +53,10 @@ from common.sinks.rollups import (
 PUBLICATION_CONTAINER = "all"
 """The publication's all-time family; its generation 0 of group 0 is the publication document itself."""
 
+LAYOUT_VERSION = 2
+"""The count documents' layout a namespace records (``layout``); 1 (no field) kept a publication's years with its
+all time, where an all-time read loaded every year's entries with it."""
+
 DICTIONARY = "dict"
 """The entity index's container of every entity, all time."""
 
@@ -129,11 +133,12 @@ class FamilyCache:
 
 
 def publication_container(bucket: Bucket) -> str:
-    """Where a publication's bucket is kept: windows and days with their month, months with their year."""
+    """Where a publication's bucket is kept: windows and days with their month, months and the year itself with
+    their year, all time alone (with the header)."""
     moment = moment_of(bucket.start)
     if bucket.level in (Level.WINDOW, Level.DAY):
         return f"m{moment:%Y%m}"
-    if bucket.level is Level.MONTH:
+    if bucket.level in (Level.MONTH, Level.YEAR):
         return f"y{moment:%Y}"
     return PUBLICATION_CONTAINER
 

@@ -21,7 +21,7 @@ from google.cloud.firestore_v1 import FieldFilter, Query
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from common.keys import publication_document_id
-from common.sinks.base import NamespaceRecord, SourceForm, View
+from common.sinks.base import NamespaceRecord, SourceForm, View, namespace_outdated
 from common.sinks.buckets import Bucket, Level, bucket_at, epoch_of, levels
 from common.sinks.firestore import (
     IN_VALUES,
@@ -31,9 +31,11 @@ from common.sinks.firestore import (
     namespace_root,
     raw_documents,
     reading,
+    stored_layout,
 )
 from common.sinks.firestore_layout import (
     DICTIONARY,
+    LAYOUT_VERSION,
     PUBLICATION_CONTAINER,
     index_container,
     publication_container,
@@ -57,6 +59,8 @@ _QUERIES = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="firestore-qu
 class FirestoreReader(RollupReader):
     """The read side of one counts namespace."""
 
+    subtracts_margins = True
+
     def __init__(self, client: firestore.Client, namespace: str, window_seconds: int) -> None:
         super().__init__(window_seconds)
         self._client = client
@@ -64,6 +68,8 @@ class FirestoreReader(RollupReader):
         self._lock = threading.Lock()
         self.documents_read = 0
         """Documents this reader has read so far (what Firestore bills reads by), for measurements."""
+        self._layout_checked = False
+        """Set once the namespace's record says it is of this layout (a namespace keeps its layout)."""
 
     def _counted(self, documents: int) -> None:
         with self._lock:
@@ -78,9 +84,22 @@ class FirestoreReader(RollupReader):
         snapshot = _FirestoreSnapshot(self._root, self.window_seconds, view)
         try:
             with reading(what):
+                if not self._layout_checked:
+                    self._check_layout(snapshot)
                 yield snapshot
         finally:
             self._counted(snapshot.documents)
+
+    def _check_layout(self, snapshot: "_FirestoreSnapshot") -> None:
+        """Refuse a namespace of another layout (its buckets are not where this version looks for them)."""
+        stored = self._root.get(["name", "layout"], retry=READ_RETRY)
+        snapshot.documents += 1
+        if not stored.exists:  # nothing counted yet: ask again at the next answer
+            return
+        layout = stored_layout(stored)
+        if layout != LAYOUT_VERSION:
+            raise namespace_outdated(stored.get("name"), layout, LAYOUT_VERSION)
+        self._layout_checked = True
 
     def ping(self) -> None:
         query = self._root.collection("offsets").select(["offset"]).limit(1)
@@ -140,17 +159,12 @@ def _sources(stored: Any) -> dict[SourceForm, int]:
 def _add_entries(entities: Any, rows: dict[str, Row]) -> None:
     """Add one bucket's stored entries (a map of entity -> {m, a, s}) to ``rows``: the sums, and the spelling
     with the latest window (then the larger). The hottest loop of a long read: keys are iterated and looked up
-    (a protobuf map's ``items()`` is a Python-level view), the one-spelling case without a call."""
+    (a protobuf map's ``items()`` is a Python-level view)."""
     stored = entities.map_value.fields
     known = rows.get
     for key in stored:
         values = stored[key].map_value.fields
-        spellings = values["s"].map_value.fields
-        if len(spellings) == 1:
-            for written in spellings:
-                text, seen = spelled(written), spellings[written].integer_value
-        else:
-            text, seen = _latest(values["s"])
+        text, seen = _latest(values["s"])
         entity = key[:32]
         row = known(entity)
         if row is None:
@@ -163,12 +177,13 @@ def _add_entries(entities: Any, rows: dict[str, Row]) -> None:
 
 
 def _latest(spellings: Any) -> tuple[str, int]:
-    """(text, window) of the spelling with the latest window, then the larger text."""
+    """(text, window) of the spelling with the latest window, then the larger text (one spelling, the usual
+    case, without building a tuple)."""
     stored = spellings.map_value.fields
     if len(stored) == 1:
-        for key, value in stored.items():
-            return spelled(key), value.integer_value
-    seen, text = max((value.integer_value, spelled(key)) for key, value in stored.items())
+        for key in stored:
+            return spelled(key), stored[key].integer_value
+    seen, text = max((stored[key].integer_value, spelled(key)) for key in stored)
     return text, seen
 
 
@@ -310,6 +325,38 @@ class _FirestoreSnapshot(Snapshot):
                 if bucket_key in wanted:
                     _add_changes(entities, rows)
         return articles, undated, rows
+
+    def latest_spellings(
+        self, pub_key: str, buckets: Sequence[Bucket], entities: dict[str, str]
+    ) -> dict[str, tuple[int, str]]:
+        """Container by container, the latest first, projected on the spellings of the entities not found yet.
+        The buckets of a range's tiles in one container are one stretch of time (a month's windows and days, a
+        year's months, the years), so the first container that holds an entity holds its latest spelling: the
+        top entities of a range are usually all in its last month, one read."""
+        per_container: dict[str, list[Bucket]] = {}
+        for bucket in buckets:
+            per_container.setdefault(publication_container(bucket), []).append(bucket)
+        found: dict[str, tuple[int, str]] = {}
+        rollups = self._publication(pub_key).collection("rollups")
+        for container, held in sorted(per_container.items(), key=lambda item: item[1][-1].end, reverse=True):
+            keys = {storage_key(entity, label): entity for entity, label in entities.items() if entity not in found}
+            if not keys:
+                break
+            paths = [_path("e", bucket.key, key, "s") for bucket in held for key in keys]
+            in_container = rollups.where(filter=FieldFilter("cont", "==", container))
+            queries = [
+                in_container.select(paths[first : first + MAX_PROJECTED_FIELDS])
+                for first in range(0, len(paths), MAX_PROJECTED_FIELDS)
+            ]
+            latest: dict[str, tuple[int, str]] = {}
+            for _, fields in self._documents_of(queries):
+                for stored in fields["e"].map_value.fields.values() if "e" in fields else ():
+                    for key, entry in stored.map_value.fields.items():
+                        text, seen = _latest(entry.map_value.fields["s"])
+                        entity = keys[key]
+                        latest[entity] = max(latest.get(entity, (seen, text)), (seen, text))
+            found.update(latest)
+        return found
 
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
         months, moment = [], bucket_at(Level.MONTH, low, 1)

@@ -33,6 +33,7 @@ from common.sinks.base import (
     SinkFenced,
     SinkFlushTooLarge,
     SinkUnavailable,
+    namespace_outdated,
     namespace_taken,
 )
 from common.sinks.count_documents import PARTITIONS_PER_GROUP
@@ -45,8 +46,10 @@ from common.sinks.firestore import (
     raw_documents,
     reading,
     retry_within,
+    stored_layout,
 )
 from common.sinks.firestore_layout import (
+    LAYOUT_VERSION,
     PUBLICATION_CONTAINER,
     DocumentId,
     DocumentPlan,
@@ -111,17 +114,23 @@ class FirestoreWriter(CountWriter):
                         "group": self._group,
                         "window": self._window_seconds,
                         "views": sorted(view.value for view in ALL_VIEWS),
+                        "layout": LAYOUT_VERSION,
                         "created_at": SERVER_TIMESTAMP,
                     },
                     retry=retry_within(timeout),
                     timeout=call_timeout(timeout),
                 )
             except api_errors.AlreadyExists:
-                stored = self._root.get(["group", "window"], retry=retry_within(timeout), timeout=call_timeout(timeout))
+                stored = self._root.get(
+                    ["group", "window", "layout"], retry=retry_within(timeout), timeout=call_timeout(timeout)
+                )
                 owner = (stored.get("group"), stored.get("window"))
                 refused = namespace_taken(self._namespace, owner, (self._group, self._window_seconds))
                 if refused is not None:
                     raise refused from None
+                layout = stored_layout(stored)
+                if layout != LAYOUT_VERSION:
+                    raise namespace_outdated(self._namespace, layout, LAYOUT_VERSION) from None
         self._claimed = True
 
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:

@@ -45,19 +45,26 @@ from common.sinks.buckets import (
     HOUR_SECONDS,
     Bucket,
     Level,
+    SignedCover,
     Step,
     bucket_at,
+    cheapest_cover,
     count_points,
     cover,
     epoch_ceiling,
     epoch_of,
     moment_of,
+    plain_cover,
     step_points,
     widen,
 )
 
 MAX_SERIES_POINTS = 10_000
 """Most points one series answers (an hourly series of a year is 8,784)."""
+
+MARGINS_LIMIT = 100
+"""Most entities of an answer read by subtracting margins: each shown entity whose spelling a margin hides
+costs a read of its own spelling; every entity (``limit=0``) reads the plain cover."""
 
 
 RAW_SPELLING, ALIASED_SPELLING, NO_SPELLING = 0, 1, -1
@@ -194,12 +201,55 @@ class Snapshot(ABC):
         return merged(self.rollups(pub_key, buckets).values())
 
     def ranked(
-        self, pub_key: str, buckets: Sequence[Bucket], label: str | None, limit: int
+        self, pub_key: str, signed: SignedCover, label: str | None, limit: int
     ) -> tuple[int, int, list[EntityCount]]:
         """Articles, undated articles and the first ``limit`` entities (0: all; only ``label`` when given) of
-        the publication over ``buckets``, in :func:`top` order (a store may rank as it reads)."""
-        articles, undated, rows = self.merged(pub_key, buckets)
-        return articles, undated, top(rows, label, limit, self.view)
+        the publication over the range ``signed`` covers, in :func:`top` order (a store may rank as it reads).
+
+        With margins to subtract (raw view only): the buckets and the margins in one read, the margins'
+        counts taken off; an entity whose latest spelling in the buckets is in a margin after the range has
+        it replaced, if the answer shows it, by its latest spelling in the range's tiles: subtraction gives
+        counts, not which spelling was seen last before the range's end. Those spellings come from the
+        range's last days and windows, read with the margins (the same month as the margin after it), and
+        for an entity not seen there from :meth:`latest_spellings`."""
+        if not signed.less:
+            articles, undated, rows = self.merged(pub_key, signed.buckets)
+            return articles, undated, top(rows, label, limit, self.view)
+        end = signed.tiles[-1].end
+        last_month = bucket_at(Level.MONTH, end - 1, 1).start
+        after = any(bucket.start >= end for bucket in signed.less)  # a margin that may hide spellings
+        tail = tuple(b for b in signed.tiles if after and b.start >= last_month and b.level <= Level.DAY)
+        found = self.rollups(pub_key, tuple(dict.fromkeys((*signed.buckets, *signed.less, *tail))))
+        articles, undated, rows = merged(found[bucket] for bucket in signed.buckets)
+        for bucket in signed.less:
+            articles -= found[bucket].articles
+            undated -= found[bucket].undated_articles
+            for entity, margin in found[bucket].entities.items():
+                rows[entity].mentions -= margin.mentions
+                rows[entity].articles -= margin.articles
+        shown = {entity: row for entity, row in rows.items() if row.mentions and (label is None or row.label == label)}
+        hidden = {entity: row.label for entity, row in _answer_of(shown, limit).items() if row.seen >= end}
+        latest = {entity: (row.seen, row.text) for entity, row in merged(found[b] for b in tail)[2].items()}
+        spellings = {entity: latest[entity] for entity in hidden if entity in latest}
+        unseen = {entity: label for entity, label in hidden.items() if entity not in latest}
+        spellings.update(self.latest_spellings(pub_key, signed.tiles, unseen) if unseen else {})
+        for entity, (seen, text) in spellings.items():
+            shown[entity].seen, shown[entity].text = seen, text
+        return articles, undated, top(shown, label, limit, self.view)
+
+    def latest_spellings(
+        self, pub_key: str, buckets: Sequence[Bucket], entities: dict[str, str]
+    ) -> dict[str, tuple[int, str]]:
+        """(window, text) of the latest spelling (then the larger text) of each of ``entities`` (entity key ->
+        label) in the publication's ``buckets`` (disjoint); a store may read the latest buckets first and stop
+        once it has them all."""
+        found: dict[str, tuple[int, str]] = {}
+        for entity, label in entities.items():
+            for counts in self.rollups(pub_key, buckets, (entity, label)).values():
+                row = counts.entities.get(entity)
+                if row is not None and (row.seen, row.text) > found.get(entity, (-1, "")):
+                    found[entity] = (row.seen, row.text)
+        return found
 
     @abstractmethod
     def windows(self, pub_key: str, low: int, high: int) -> dict[Bucket, BucketRows]:
@@ -293,6 +343,15 @@ def top(rows: dict[str, Row], label: str | None, limit: int, view: View = View.R
     ]
 
 
+def _answer_of(rows: dict[str, Row], limit: int) -> dict[str, Row]:
+    """The rows an answer of ``limit`` entities may show, whatever their spellings: those with more mentions
+    than the ``limit``-th and all tied with it (their texts order them)."""
+    if not limit or len(rows) <= limit:
+        return rows
+    least = sorted((row.mentions for row in rows.values()), reverse=True)[limit - 1]
+    return {entity: row for entity, row in rows.items() if row.mentions >= least}
+
+
 def merged(buckets: Iterable[BucketRows]) -> tuple[int, int, dict[str, Row]]:
     """Articles, undated articles and entity counts summed over ``buckets`` (rows are copied, the inputs stay
     as they are)."""
@@ -312,6 +371,11 @@ def merged(buckets: Iterable[BucketRows]) -> tuple[int, int, dict[str, Row]]:
 class RollupReader(CountReader):
     """A :class:`CountReader` answering from :class:`Snapshot` reads; sinks provide :meth:`_snapshot` and
     :meth:`ping`/:meth:`close`."""
+
+    subtracts_margins = False
+    """Whether top entities may read a range as larger buckets less their margins (:func:`cheapest_cover`):
+    worth it where a read costs every entity it decodes (Firestore), not where the store sums and ranks in
+    SQL (SQLite; its tests turn it on to check the subtraction)."""
 
     def __init__(self, window_seconds: int) -> None:
         self.window_seconds = window_seconds
@@ -376,7 +440,8 @@ class RollupReader(CountReader):
             header = snapshot.header(publication_key(publication))
             if header is None:
                 return None
-            articles, undated, ranked = snapshot.ranked(header.pub_key, self._cover(header, low, high), label, limit)
+            signed = self._ranked_cover(header, low, high, view, limit)
+            articles, undated, ranked = snapshot.ranked(header.pub_key, signed, label, limit)
         return PublicationEntities(
             publication=header.name,
             articles=articles,
@@ -552,6 +617,15 @@ class RollupReader(CountReader):
         low = None if start is None else widen(_storable(epoch_of(start)), 0, unit)[0]
         high = None if end is None else widen(0, _storable(epoch_ceiling(end)), unit)[1]
         return low, high
+
+    def _ranked_cover(self, header: Header, low: int | None, high: int | None, view: View, limit: int) -> SignedCover:
+        """How to read the range of a top-entities answer: its plain cover, or (where :attr:`subtracts_margins`,
+        raw view, at most :data:`MARGINS_LIMIT` entities) the :func:`cheapest_cover` of it."""
+        buckets = self._cover(header, low, high)
+        if not (self.subtracts_margins and view is View.RAW and 0 < limit <= MARGINS_LIMIT) or len(buckets) < 2:
+            return plain_cover(buckets)
+        stop = header.last + self.window_seconds
+        return cheapest_cover(buckets[0].start, buckets[-1].end, header.first, stop, self.window_seconds)
 
     def _cover(self, header: Header, low: int | None, high: int | None) -> tuple[Bucket, ...]:
         """The buckets of ``[low, high)`` (None: unbounded) that can hold counts of this publication: all

@@ -34,7 +34,7 @@ from common.sinks.base import (
     View,
     namespace_taken,
 )
-from common.sinks.buckets import Bucket, Level, levels
+from common.sinks.buckets import Bucket, Level, SignedCover, levels
 from common.sinks.reading import (
     BucketRows,
     Header,
@@ -675,12 +675,14 @@ class _SqliteSnapshot(Snapshot):
             found[index[(level, start)]].add_source(entity, (source_label, source_text), mentions)
 
     def ranked(
-        self, pub_key: str, buckets: Sequence[Bucket], label: str | None, limit: int
+        self, pub_key: str, signed: SignedCover, label: str | None, limit: int
     ) -> tuple[int, int, list[EntityCount]]:
         """In the raw view, summed and ranked by SQLite, which returns only the entities asked for (five years:
-        the first 20 of thousands); the aliased view adds its changes to the rows first."""
-        if self.view is not View.RAW:
-            return super().ranked(pub_key, buckets, label, limit)
+        the first 20 of thousands); the aliased view adds its changes to the rows first (and margins to
+        subtract, which only the tests ask of SQLite, are subtracted in Python as on Firestore)."""
+        if self.view is not View.RAW or signed.less:
+            return super().ranked(pub_key, signed, label, limit)
+        buckets = signed.buckets
         wanted = _bucket_list(buckets)
         articles = undated = 0
         for _, _, counted, without_date in self._connection.execute(_BUCKET_ARTICLES, (self._ns, pub_key, wanted)):

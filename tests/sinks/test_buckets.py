@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 from common.sinks.buckets import (
     ALL_TIME,
     DAY_SECONDS,
+    LEVEL_COST,
     Bucket,
     Level,
+    SignedCover,
     Step,
     bucket_at,
+    cheapest_cover,
     check_window,
     count_points,
     cover,
@@ -157,3 +160,79 @@ def test_series_points_widen_to_whole_steps(
 )
 def test_count_points_matches_the_points(start: int, length: int, step: Step) -> None:
     assert count_points(start, start + length, step) == len(step_points(start, start + length, step))
+
+
+# --- ranges as larger buckets less their margins ---
+
+
+def coverage(signed: SignedCover, first: int, stop: int) -> dict[tuple[int, int], int]:
+    """How many times the signed cover counts each stretch of ``[first, stop)`` between two bucket bounds."""
+
+    def span(bucket: Bucket) -> tuple[int, int]:
+        return (first, stop) if bucket.level is Level.ALL else (max(bucket.start, first), min(bucket.end, stop))
+
+    spans = [(span(b), 1) for b in signed.buckets] + [(span(b), -1) for b in signed.less]
+    points = sorted({first, stop, *(bound for (low, high), _ in spans for bound in (low, high))})
+    return {
+        (low, high): sum(sign for (a, b), sign in spans if a <= low and high <= b)
+        for low, high in pairwise(points)
+        if first <= low < high <= stop
+    }
+
+
+@given(
+    st.integers(0, 3 * 366 * 24),
+    st.integers(1, 3 * 366 * 24),
+    st.integers(0, 366 * 24),
+    st.integers(0, 366 * 24),
+    st.sampled_from([HOUR, 4 * HOUR, DAY_SECONDS]),
+)
+def test_a_signed_cover_counts_every_window_of_the_range_once_and_nothing_else(
+    offset: int, length: int, before: int, after: int, window: int
+) -> None:
+    start = at(2022, 1, 1) + offset * HOUR
+    start -= start % window
+    end = start + max(window, length * HOUR - length * HOUR % window)
+    first, stop = start - before * HOUR, end + after * HOUR
+    first -= first % window
+    stop += -stop % window
+    signed = cheapest_cover(start, end, first, stop, window)
+    counted = coverage(signed, first, stop)
+    assert {part: count for part, count in counted.items() if count} == {
+        part: 1 for part in counted if start <= part[0] and part[1] <= end
+    }
+    assert signed.tiles == cover(start, end, window).buckets
+    assert signed.cost <= sum(LEVEL_COST[b.level] for b in signed.tiles)
+    for bucket in signed.less:  # a margin is outside the range and inside the data
+        assert bucket.end <= start or bucket.start >= end
+        assert first <= bucket.start and bucket.end <= stop
+
+
+def test_five_years_but_two_days_at_each_end_are_all_time_less_the_margins() -> None:
+    first, stop = at(2021, 1, 1), at(2026, 1, 1)
+    start, end = at(2021, 1, 3, 5), at(2025, 12, 29, 5)
+    signed = cheapest_cover(start, end, first, stop, HOUR)
+    assert signed.buckets == (ALL_TIME,)
+    assert [b.key for b in signed.less] == [
+        "d20210101",
+        "d20210102",
+        *(f"w{at(2021, 1, 3, hour)}" for hour in range(5)),
+        *(f"w{at(2025, 12, 29, hour)}" for hour in range(5, 24)),
+        "d20251230",
+        "d20251231",
+    ]
+    # with ten years of data, each partial year at the ends is its year less the two days outside
+    signed = cheapest_cover(start, end, at(2016, 1, 1), at(2031, 1, 1), HOUR)
+    assert [b.key for b in signed.buckets] == ["y2021", "y2022", "y2023", "y2024", "y2025"]
+    assert len(signed.less) == 2 + 5 + 19 + 2
+
+
+def test_a_range_that_is_cheap_to_tile_is_read_as_its_tiles() -> None:
+    first, stop = at(2021, 1, 1), at(2026, 1, 1)
+    for start, end in (
+        (at(2024, 6, 15, 5), at(2025, 6, 15, 5)),  # a year not aligned to days
+        (at(2025, 6, 15, 5), at(2025, 7, 15, 5)),  # a month
+        (at(2025, 6, 15, 5), at(2025, 6, 16, 5)),  # a day
+    ):
+        signed = cheapest_cover(start, end, first, stop, HOUR)
+        assert signed == SignedCover(cover(start, end, HOUR).buckets, (), cover(start, end, HOUR).buckets)
