@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from google.cloud import firestore
 
-from common.keys import publication_key
+from common.keys import namespace_key, publication_key
 from common.settings import SinkKind
 from common.sinks.base import EntityTally, PartitionFlush, PublicationDelta, WindowDelta
 from consumer.entities import article_entities
@@ -659,6 +660,32 @@ async def test_the_aliased_view_of_every_read(views: Counts) -> None:
     assert raw_trump.json()["publications"] == [{**wire, "mentions": 3, "articles": 2}]
     assert search.json() == [UNITED_STATES]
     assert [p["publication"] for p in publications.json()] == ["Wire"]
+
+
+async def test_a_firestore_namespace_of_the_layout_before_is_a_409_saying_to_recount(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = sink_settings("firestore", request, kafka_bootstrap, tmp_path)
+    sink = Store(settings)
+    try:
+        sink.write(wire_flush(), sink.read_offset(GROUP, TOPIC, 2))
+    finally:
+        sink.close()
+    store = firestore.Client(project=settings.firestore_project)
+    try:  # what a namespace claimed before layout 2 holds: no layout field
+        store.collection("namespaces").document(namespace_key(settings.namespace)).update(
+            {"layout": firestore.DELETE_FIELD}
+        )
+    finally:
+        store.close()
+    async with service(settings) as client:
+        answer = await client.get("/publications/Wire/entities")
+    assert answer.status_code == 409, answer.text
+    assert answer.json() == {
+        "detail": "counts namespace 'newscounts' was counted in layout 1 of this sink, this version reads and "
+        "writes layout 2: recount the topic into a new namespace with `python -m consumer.recount --namespace "
+        "NEW_NAME` and point COUNTS_NAMESPACE at it (docs/sinks.md, 'Upgrading')"
+    }
 
 
 async def test_the_aliased_view_of_a_namespace_counted_before_it_is_a_409_saying_to_recount(
