@@ -171,7 +171,7 @@ def cover(start: int, end: int, window_seconds: int, finest: Level = Level.WINDO
 
 
 LEVEL_COST = {Level.WINDOW: 1, Level.DAY: 8, Level.MONTH: 64, Level.YEAR: 256, Level.ALL: 512}
-"""Rough cost of reading one bucket of each level, in windows: how many entities it holds, to a factor of two.
+"""Rough cost of reading one bucket of each level, a window's being 1: how many entities it holds, to a factor of two.
 ``bench.trends``' busiest publication holds 13, 93, 524, 738 and 754 entities per window, day, month, year and
 all time (few names, repeated); a news sample holds more distinct names the longer the bucket."""
 
