@@ -229,7 +229,9 @@ class Snapshot(ABC):
                 rows[entity].articles -= margin.articles
         shown = {entity: row for entity, row in rows.items() if row.mentions and (label is None or row.label == label)}
         hidden = {entity: row.label for entity, row in _answer_of(shown, limit).items() if row.seen >= end}
-        latest = {entity: (row.seen, row.text) for entity, row in merged(found[b] for b in tail)[2].items()}
+        latest: dict[str, tuple[int, str]] = {}
+        for entity, row in (item for bucket in tail for item in found[bucket].entities.items()):
+            latest[entity] = max(latest.get(entity, (row.seen, row.text)), (row.seen, row.text))
         spellings = {entity: latest[entity] for entity in hidden if entity in latest}
         unseen = {entity: label for entity, label in hidden.items() if entity not in latest}
         spellings.update(self.latest_spellings(pub_key, signed.tiles, unseen) if unseen else {})
