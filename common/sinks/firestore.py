@@ -1,7 +1,7 @@
 """What the Firestore writer and reader share: the client, the namespace's collections, error mapping and
 raw reads. The layout is in :mod:`common.sinks.firestore_layout` and docs/sinks.md."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -104,6 +104,31 @@ def raw_documents(
         read = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
         if message.HasField("document"):
             yield message.document.name.rsplit("/", 1)[1], message.document.fields, read
+
+
+def raw_gets(
+    client: firestore.Client, paths: Sequence[str], field_paths: Sequence[str] | None, read_time: datetime | None
+) -> Iterator[tuple[str, Any | None, datetime | None]]:
+    """(document path, raw protobuf fields or None when it does not exist, read time) of each of ``paths``, in
+    one ``BatchGetDocuments`` call, projected on ``field_paths`` when given, as of ``read_time`` when given.
+    Reads by document path: on the emulator a query scans its whole collection (40 ms for a publication's
+    600 count documents, whatever it returns), a get reads only what it names (4 ms for 9 of them). Uses
+    the client's (private) API stub, as :func:`raw_documents` does; the contract tests cover it."""
+    request: dict[str, Any] = {"database": client._database_string, "documents": list(paths)}
+    if field_paths is not None:
+        request["mask"] = {"field_paths": list(field_paths)}
+    if read_time is not None:
+        request["read_time"] = read_time
+    responses = client._firestore_api.batch_get_documents(
+        request=request, metadata=client._rpc_metadata, retry=READ_RETRY, timeout=CALL_TIMEOUT_SECONDS
+    )
+    for response in responses:
+        message = type(response).pb(response)
+        read = message.read_time.ToDatetime(tzinfo=UTC) if message.HasField("read_time") else None
+        if message.HasField("found"):
+            yield message.found.name, message.found.fields, read
+        else:
+            yield message.missing, None, read
 
 
 def stored_shape(fields: Any) -> dict[str, Any]:

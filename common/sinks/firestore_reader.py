@@ -4,9 +4,10 @@ Every answer reads one snapshot: its first read fixes a ``read_time`` and the ot
 was then, so an article count and the entity sums beside it never come from different commits. Reads
 project the fields of the buckets they need (``e.{bucket}``, ``n.{bucket}``, one entity's entries; in the
 aliased view also its changes, ``ae.{bucket}`` ...), so a read decodes what it uses, not whole documents.
-The client is thread-safe: one reader serves every thread,
-and the independent queries of one answer run in parallel once the snapshot's time is fixed (an answer's
-latency is then about its slowest query, not the sum of them).
+Count documents are read by id, not by query (:func:`common.sinks.firestore.raw_gets`): the ids of a
+container's documents are known but for how many generations it has, which the reader remembers. The client
+is thread-safe: one reader serves every thread, and the independent calls of one answer run in parallel
+once the snapshot's time is fixed (an answer's latency is then about its slowest call, not the sum of them).
 """
 
 import threading
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1 import FieldFilter, Query
+from google.cloud.firestore_v1 import Query
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from common.keys import publication_document_id
+from common.keys import count_document_id, publication_document_id
 from common.sinks.base import NamespaceRecord, SourceForm, View, namespace_outdated
 from common.sinks.buckets import Bucket, Level, bucket_at, epoch_of, levels
+from common.sinks.count_documents import PARTITIONS_PER_GROUP
 from common.sinks.firestore import (
     IN_VALUES,
     PING_TIMEOUT_SECONDS,
@@ -30,6 +32,7 @@ from common.sinks.firestore import (
     client_for,
     namespace_root,
     raw_documents,
+    raw_gets,
     reading,
     stored_layout,
 )
@@ -70,6 +73,8 @@ class FirestoreReader(RollupReader):
         """Documents this reader has read so far (what Firestore bills reads by), for measurements."""
         self._layout_checked = False
         """Set once the namespace's record says it is of this layout (a namespace keeps its layout)."""
+        self._generations: dict[tuple[str | None, str, int], int] = {}
+        """(publication key, container, group) -> generations seen there (they only grow): how many to fetch."""
 
     def _counted(self, documents: int) -> None:
         with self._lock:
@@ -81,7 +86,7 @@ class FirestoreReader(RollupReader):
 
     @contextmanager
     def _snapshot(self, what: str, view: View = View.RAW) -> Iterator["_FirestoreSnapshot"]:
-        snapshot = _FirestoreSnapshot(self._root, self.window_seconds, view)
+        snapshot = _FirestoreSnapshot(self._client, self._root, self.window_seconds, view, self._generations)
         try:
             with reading(what):
                 if not self._layout_checked:
@@ -188,14 +193,25 @@ def _latest(spellings: Any) -> tuple[str, int]:
 
 
 class _FirestoreSnapshot(Snapshot):
-    def __init__(self, root: Any, window_seconds: int, view: View) -> None:
+    def __init__(
+        self,
+        client: firestore.Client,
+        root: Any,
+        window_seconds: int,
+        view: View,
+        generations: dict[tuple[str | None, str, int], int],
+    ) -> None:
         super().__init__(view)
+        self._client = client
         self._root = root
         self._window_seconds = window_seconds
+        self._generations = generations
         self._read_time: datetime | None = None
         """Fixed by the first read that returns a document; until then nothing was read that could disagree."""
+        self._groups: int | None = None
+        """Partition groups holding count documents (the namespace's ``groups``), once read."""
         self.documents = 0
-        """Documents read in this snapshot."""
+        """Documents read in this snapshot (by a get: every one asked for, found or not)."""
 
     def _documents(self, query: Any) -> Iterator[tuple[str, Any]]:
         """Raw documents of ``query`` as of this snapshot (the first read of the snapshot fixes its time)."""
@@ -204,24 +220,6 @@ class _FirestoreSnapshot(Snapshot):
             if self._read_time is None:
                 self._read_time = read_time
             yield name, fields
-
-    def _documents_of(self, queries: Sequence[Any]) -> Iterator[tuple[str, Any]]:
-        """Raw documents of all ``queries`` as of this snapshot: one by one until a document fixes its time,
-        then the rest in parallel (:data:`PARALLEL_QUERIES`), each query's documents as soon as it has them all
-        (the callers sum, so the order does not matter, and summing one overlaps fetching the others)."""
-        waiting = list(queries)
-        while waiting and self._read_time is None:
-            yield from self._documents(waiting.pop(0))
-        read_time = self._read_time
-        fetches = [_QUERIES.submit(_fetched, query, read_time) for query in waiting]
-        try:
-            for fetched in as_completed(fetches):
-                for name, fields, _ in fetched.result():
-                    self.documents += 1
-                    yield name, fields
-        finally:  # a failed read (or a caller that stops early) leaves no query running for nothing
-            for fetch in fetches:
-                fetch.cancel()
 
     def namespace(self) -> NamespaceRecord | None:
         stored = self._root.get(["name", "group", "window", "views"], retry=READ_RETRY)
@@ -240,11 +238,6 @@ class _FirestoreSnapshot(Snapshot):
     def _publication(self, pub_key: str) -> Any:
         return self._root.collection("publications").document(publication_document_id(pub_key))
 
-    def _own_document(self, pub_key: str) -> Any:
-        """A query for the publication's own document (a query, so that it reads raw, at the snapshot's time)."""
-        publications = self._root.collection("publications")
-        return publications.where(filter=FieldFilter(FieldPath.document_id(), "==", self._publication(pub_key)))
-
     @staticmethod
     def _header(pub_key: str, fields: Any) -> Header:
         updated = fields["updated_at"].timestamp_value.ToDatetime(tzinfo=UTC)
@@ -259,10 +252,39 @@ class _FirestoreSnapshot(Snapshot):
         )
 
     def header(self, pub_key: str) -> Header | None:
-        for _, fields in self._documents(self._own_document(pub_key).select(HEADER_FIELDS)):
-            if "name" in fields:
-                return self._header(pub_key, fields)
-        return None
+        """The publication's header, read with the namespace's ``groups`` (one call, which fixes the snapshot's
+        time when it is its first read)."""
+        publication = self._publication(pub_key)._document_path
+        found = self._got([self._root._document_path, publication], ["groups", *HEADER_FIELDS])
+        self._note_groups(found[self._root._document_path])
+        fields = found[publication]
+        return None if fields is None or "name" not in fields else self._header(pub_key, fields)
+
+    def _got(self, paths: Sequence[str], field_paths: Sequence[str] | None) -> dict[str, Any | None]:
+        """Raw fields (None: no such document) of each of ``paths`` as of this snapshot, in one call."""
+        found = {}
+        for path, fields, read_time in raw_gets(self._client, paths, field_paths, self._read_time):
+            self.documents += 1
+            if self._read_time is None:
+                self._read_time = read_time
+            found[path] = fields
+        return found
+
+    def _note_groups(self, namespace: Any | None) -> None:
+        """Take ``groups`` from the namespace's raw fields; a namespace written before it was recorded counts its
+        groups from the partitions of its offsets (read at the snapshot's time)."""
+        if namespace is not None and "groups" in namespace:
+            self._groups = namespace["groups"].integer_value
+            return
+        offsets = self._root.collection("offsets").select(["partition"])
+        partitions = [fields["partition"].integer_value for _, fields in self._documents(offsets)]
+        self._groups = max(partitions) // PARTITIONS_PER_GROUP + 1 if partitions else 0
+
+    def _partition_groups(self) -> int:
+        if self._groups is None:
+            self._note_groups(self._got([self._root._document_path], ["groups"])[self._root._document_path])
+        assert self._groups is not None
+        return self._groups
 
     def page(self, limit: int, after: tuple[int, str] | None) -> list[Header]:
         query = (
@@ -289,15 +311,68 @@ class _FirestoreSnapshot(Snapshot):
             paths = per_container.setdefault(publication_container(bucket), ["u"])
             paths.append(_path("n", bucket.key))
             paths += [_path(name, bucket.key) if key is None else _path(name, bucket.key, key) for name in maps]
-        rollups = self._publication(pub_key).collection("rollups")
-        queries = []
-        for containers, paths in _projected_reads(per_container):
-            paths = list(dict.fromkeys(paths))  # one "u" for containers read together
-            queries.append(rollups.where(filter=FieldFilter("cont", "in", containers)).select(paths))
-            if PUBLICATION_CONTAINER in containers:  # its first generation is the publication's own document
-                queries.append(self._own_document(pub_key).select(paths))
-        for _, fields in self._documents_of(queries):
-            yield fields
+        reads = [(containers, list(dict.fromkeys(paths))) for containers, paths in _projected_reads(per_container)]
+        yield from self._count_documents(pub_key, reads)
+
+    def _count_documents(self, pub_key: str | None, reads: Sequence[tuple[Sequence[str], list[str]]]) -> Iterator[Any]:
+        """The raw fields of every count document of the publication (None: of the entity index) in each
+        (containers, field paths) of ``reads``, projected on those paths: fetched by id, the calls of a round in
+        parallel. A family's generations are numbered 0, 1, ... without gaps (a writer adds the one after the
+        last it knows), so a round asks each family for the generations seen there before and one more (two
+        when none were seen); a family whose last one asked for exists is asked for as many again next round."""
+        rounds = [
+            (paths, (container, group), 0, max(self._generations.get((pub_key, container, group), 0) + 1, 2))
+            for containers, paths in reads
+            for container in containers
+            for group in range(self._partition_groups())
+        ]
+        while rounds:
+            calls: dict[tuple[str, ...], dict[str, tuple[tuple[str, int], int, int]]] = {}
+            for paths, (container, group), first, stop in rounds:
+                asked = calls.setdefault(tuple(paths), {})
+                for generation in range(first, stop):
+                    path = self._count_document(pub_key, container, group, generation)._document_path
+                    asked[path] = ((container, group), generation, stop)
+            rounds = []
+            for field_paths, path, fields in self._got_in_parallel(calls):
+                if fields is None:
+                    continue
+                yield fields
+                (container, group), generation, stop = calls[field_paths][path]
+                key = (pub_key, container, group)
+                self._generations[key] = max(self._generations.get(key, 0), generation + 1)
+                if generation == stop - 1:
+                    rounds.append((list(field_paths), (container, group), stop, 2 * stop))
+
+    def _count_document(self, pub_key: str | None, container: str, group: int, generation: int) -> Any:
+        if pub_key is None:
+            return self._root.collection("index").document(count_document_id(container, group, generation))
+        publication = self._publication(pub_key)
+        if container == PUBLICATION_CONTAINER and group == 0 and generation == 0:
+            return publication  # the publication's own document
+        return publication.collection("rollups").document(count_document_id(container, group, generation))
+
+    def _got_in_parallel(self, calls: dict[tuple[str, ...], Any]) -> Iterator[tuple[tuple[str, ...], str, Any | None]]:
+        """(field paths, document path, raw fields or None) of the documents named by each call (field paths ->
+        document paths), as of this snapshot; the calls run in parallel (:data:`PARALLEL_QUERIES`) once its time
+        is fixed, each call's documents as soon as it has them all."""
+        waiting = list(calls.items())
+        while waiting and self._read_time is None:
+            field_paths, paths = waiting.pop(0)
+            for path, fields in self._got(list(paths), list(field_paths)).items():
+                yield field_paths, path, fields
+        fetches = {
+            _QUERIES.submit(_gotten, self._client, list(paths), list(field_paths), self._read_time): field_paths
+            for field_paths, paths in waiting
+        }
+        try:
+            for fetched in as_completed(fetches):
+                for path, fields, _ in fetched.result():
+                    self.documents += 1
+                    yield fetches[fetched], path, fields
+        finally:  # a failed read (or a caller that stops early) leaves no call running for nothing
+            for fetch in fetches:
+                fetch.cancel()
 
     def rollups(
         self, pub_key: str, buckets: Sequence[Bucket], entity: tuple[str, str] | None = None
@@ -337,19 +412,13 @@ class _FirestoreSnapshot(Snapshot):
         for bucket in buckets:
             per_container.setdefault(publication_container(bucket), []).append(bucket)
         found: dict[str, tuple[int, str]] = {}
-        rollups = self._publication(pub_key).collection("rollups")
         for container, held in sorted(per_container.items(), key=lambda item: item[1][-1].end, reverse=True):
             keys = {storage_key(entity, label): entity for entity, label in entities.items() if entity not in found}
             if not keys:
                 break
             paths = [_path("e", bucket.key, key, "s") for bucket in held for key in keys]
-            in_container = rollups.where(filter=FieldFilter("cont", "==", container))
-            queries = [
-                in_container.select(paths[first : first + MAX_PROJECTED_FIELDS])
-                for first in range(0, len(paths), MAX_PROJECTED_FIELDS)
-            ]
             latest: dict[str, tuple[int, str]] = {}
-            for _, fields in self._documents_of(queries):
+            for fields in self._count_documents(pub_key, list(_projected_reads({container: paths}))):
                 for stored in fields["e"].map_value.fields.values() if "e" in fields else ():
                     for key, entry in stored.map_value.fields.items():
                         text, seen = _latest(entry.map_value.fields["s"])
@@ -364,13 +433,8 @@ class _FirestoreSnapshot(Snapshot):
             months.append(publication_container(bucket_at(Level.DAY, moment.start, 1)))
             moment = bucket_at(Level.MONTH, moment.end, 1)
         found: dict[Bucket, BucketRows] = {}
-        rollups = self._publication(pub_key).collection("rollups")
         maps = ["n", "e", "ae"] if self._aliased else ["n", "e"]
-        queries = [
-            rollups.where(filter=FieldFilter("cont", "in", list(part))).select(maps)
-            for part in chunks(months, IN_VALUES)
-        ]
-        for _, fields in self._documents_of(queries):
+        for fields in self._count_documents(pub_key, [(part, maps) for part in chunks(months, IN_VALUES)]):
             by_key = {}
             named = [bucket_key for name in maps if name in fields for bucket_key in fields[name].map_value.fields]
             for bucket_key in named:  # a generation may hold a window's entities but not its article count
@@ -393,9 +457,8 @@ class _FirestoreSnapshot(Snapshot):
         return None
 
     def index_years(self) -> list[int]:
-        query = self._root.collection("index").where(filter=FieldFilter("cont", "==", PUBLICATION_CONTAINER))
         years: set[int] = set()
-        for _, fields in self._documents(query.select(["t"])):
+        for fields in self._count_documents(None, [([PUBLICATION_CONTAINER], ["t"])]):
             years.update(_year_start(key) for key in (fields["t"].map_value.fields if "t" in fields else ()))
         return sorted(years)
 
@@ -408,12 +471,7 @@ class _FirestoreSnapshot(Snapshot):
         if len(paths) > MAX_PROJECTED_FIELDS:
             paths = ["n", *(_path(name, key) for name in maps)]
         containers = sorted({index_container(bucket) for bucket in buckets})
-        index = self._root.collection("index")
-        queries = [
-            index.where(filter=FieldFilter("cont", "in", list(part))).select(paths)
-            for part in chunks(containers, IN_VALUES)
-        ]
-        for _, fields in self._documents_of(queries):
+        for fields in self._count_documents(None, [(part, paths) for part in chunks(containers, IN_VALUES)]):
             for bucket_key, publications in fields["n"].map_value.fields.items() if "n" in fields else ():
                 if bucket_key in by_key:
                     articles = found[by_key[bucket_key]].articles
@@ -431,9 +489,8 @@ class _FirestoreSnapshot(Snapshot):
         return found
 
     def dictionary(self, folded_prefix: str, label: str | None) -> Iterable[Known]:
-        query = self._root.collection("index").where(filter=FieldFilter("cont", "==", DICTIONARY))
         merged: dict[str, Row] = {}
-        for _, fields in self._documents(query.select(["s", "as"] if self._aliased else ["s"])):
+        for fields in self._count_documents(None, [([DICTIONARY], ["s", "as"] if self._aliased else ["s"])]):
             for key, entry in fields["s"].map_value.fields.items() if "s" in fields else ():
                 entity, found_label = split_storage_key(key)
                 if label is not None and found_label != label:
@@ -450,14 +507,16 @@ class _FirestoreSnapshot(Snapshot):
         return [Known(entity, row) for entity, row in merged.items() if label is None or row.label == label]
 
 
-def _fetched(query: Any, read_time: datetime | None) -> list[tuple[str, Any, datetime | None]]:
-    """Every raw document of ``query`` (in a thread of :data:`_QUERIES`)."""
-    return list(raw_documents(query, read_time))
+def _gotten(
+    client: firestore.Client, paths: list[str], field_paths: list[str], read_time: datetime | None
+) -> list[tuple[str, Any | None, datetime | None]]:
+    """Every document of ``paths`` (in a thread of :data:`_QUERIES`)."""
+    return list(raw_gets(client, paths, field_paths, read_time))
 
 
 def _projected_reads(per_container: dict[str, list[str]]) -> Iterator[tuple[list[str], list[str]]]:
     """(containers, field paths) of the reads that fetch ``per_container``'s paths, run in parallel
-    (:meth:`_FirestoreSnapshot._documents_of`): a container of months or years (``y…``, ``all``: the whole
+    (:meth:`_FirestoreSnapshot._got_in_parallel`): a container of months or years (``y…``, ``all``: the whole
     vocabulary of each of its buckets, the largest reads) alone; month containers (windows and days: small
     documents, where a query's own cost counts most) together while their paths stay under
     :data:`MAX_PROJECTED_FIELDS` (and 30 containers, one ``in``); a container with more paths than that alone in

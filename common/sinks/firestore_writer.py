@@ -93,6 +93,8 @@ class FirestoreWriter(CountWriter):
         self._window_seconds = window_seconds
         self._root = namespace_root(client, namespace)
         self._claimed = False
+        self._groups_recorded: set[int] = set()
+        """Partition groups this writer has recorded in the namespace's ``groups``."""
         self._known: dict[str, _Known] = {}
 
     @classmethod
@@ -133,6 +135,19 @@ class FirestoreWriter(CountWriter):
                     raise namespace_outdated(self._namespace, layout, LAYOUT_VERSION) from None
         self._claimed = True
 
+    def _record_group(self, partition: int, timeout: float | None) -> None:
+        """Raise the namespace's ``groups`` (how many partition groups hold count documents) to cover this
+        partition's, before its first commit: readers fetch count documents by id, group by group, and read
+        ``groups`` in the same snapshot, so no count they could see lies in a group they do not fetch."""
+        group = partition // PARTITIONS_PER_GROUP
+        if group in self._groups_recorded:
+            return
+        with reading("record a partition group in the counts namespace"):
+            self._root.update(
+                {"groups": firestore.Maximum(group + 1)}, retry=retry_within(timeout), timeout=call_timeout(timeout)
+            )
+        self._groups_recorded.add(group)
+
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
         self._claim(timeout)
         reference = self._root.collection("offsets").document(offset_key(group_id, topic, partition))
@@ -146,6 +161,7 @@ class FirestoreWriter(CountWriter):
     def write(self, flush: PartitionFlush, lease: OffsetLease, *, timeout: float | None = None) -> OffsetLease:
         started = time.monotonic()
         self._claim(timeout)
+        self._record_group(flush.partition, timeout)
         offset_reference = self._root.collection("offsets").document(
             offset_key(flush.group_id, flush.topic, flush.partition)
         )
