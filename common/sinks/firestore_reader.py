@@ -56,6 +56,9 @@ MAX_PROJECTED_FIELDS = 400
 PARALLEL_QUERIES = 8
 """Queries of one answer in flight at once (threads shared by every reader of the process)."""
 
+GENERATIONS_KEPT = 100_000
+"""Families whose generations a reader remembers; past that it forgets them all and asks again (two each)."""
+
 _QUERIES = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="firestore-query")
 
 
@@ -340,6 +343,8 @@ class _FirestoreSnapshot(Snapshot):
                 yield fields
                 (container, group), generation, stop = calls[field_paths][path]
                 key = (pub_key, container, group)
+                if len(self._generations) >= GENERATIONS_KEPT and key not in self._generations:
+                    self._generations.clear()
                 self._generations[key] = max(self._generations.get(key, 0), generation + 1)
                 if generation == stop - 1:
                     rounds.append((list(field_paths), (container, group), stop, 2 * stop))
