@@ -93,8 +93,8 @@ class FirestoreWriter(CountWriter):
         self._window_seconds = window_seconds
         self._root = namespace_root(client, namespace)
         self._claimed = False
-        self._groups_recorded: set[int] = set()
-        """Partition groups this writer has recorded in the namespace's ``groups``."""
+        self._groups_recorded = 0
+        """The namespace's ``groups`` as this writer last raised it (0: not yet)."""
         self._known: dict[str, _Known] = {}
 
     @classmethod
@@ -138,15 +138,21 @@ class FirestoreWriter(CountWriter):
     def _record_group(self, partition: int, timeout: float | None) -> None:
         """Raise the namespace's ``groups`` (how many partition groups hold count documents) to cover this
         partition's, before its first commit: readers fetch count documents by id, group by group, and read
-        ``groups`` in the same snapshot, so no count they could see lies in a group they do not fetch."""
-        group = partition // PARTITIONS_PER_GROUP
-        if group in self._groups_recorded:
+        ``groups`` in the same snapshot, so no count they could see lies in a group they do not fetch. The
+        first time, also the groups of every stored offset (writers of the version before did not record
+        theirs, and every commit writes its partition's offset)."""
+        groups = partition // PARTITIONS_PER_GROUP + 1
+        if groups <= self._groups_recorded:
             return
-        with reading("record a partition group in the counts namespace"):
+        with reading("record the partition groups of the counts namespace"):
+            if not self._groups_recorded:
+                offsets = self._root.collection("offsets").select(["partition"])
+                for _, fields, _ in raw_documents(offsets, timeout=timeout):
+                    groups = max(groups, fields["partition"].integer_value // PARTITIONS_PER_GROUP + 1)
             self._root.update(
-                {"groups": firestore.Maximum(group + 1)}, retry=retry_within(timeout), timeout=call_timeout(timeout)
+                {"groups": firestore.Maximum(groups)}, retry=retry_within(timeout), timeout=call_timeout(timeout)
             )
-        self._groups_recorded.add(group)
+        self._groups_recorded = groups
 
     def read_offset(self, group_id: str, topic: str, partition: int, *, timeout: float | None = None) -> OffsetLease:
         self._claim(timeout)

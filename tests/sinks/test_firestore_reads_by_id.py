@@ -67,6 +67,15 @@ def test_every_partition_group_is_read_with_or_without_the_namespace_recording_t
         assert series is not None and [point.mentions for point in series.points] == [3]
         publications = store.reader.entity_publications("Fed", "ORG")
         assert [(row.publication, row.mentions) for row in publications.publications] == [("Daily One", 3)]
+        # A writer of this version records the groups of every stored offset, not only of its own partition.
+        lease = store.read_offset(GROUP, TOPIC, 3)
+        store.write(flush(3, 2, delta("Daily One", {BASE: (1, [("Oslo", "GPE", 1, 1)])})), lease)
+        assert (namespace.get().to_dict() or {})["groups"] == 2
+        found = store.entities("Daily One")
+        assert found is not None and (found.articles, [(e.text, e.mentions) for e in found.entities]) == (
+            3,
+            [("Fed", 3), ("Oslo", 2)],
+        )
     finally:
         store.close()
         client.close()
