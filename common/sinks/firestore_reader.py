@@ -54,7 +54,7 @@ MAX_PROJECTED_FIELDS = 400
 """Most field paths one query projects; a read of more buckets projects whole maps and keeps what it needs."""
 
 PARALLEL_QUERIES = 8
-"""Queries of one answer in flight at once (threads shared by every reader of the process)."""
+"""Calls of one answer in flight at once (threads shared by every reader of the process)."""
 
 GENERATIONS_KEPT = 100_000
 """Families whose generations a reader remembers; past that it forgets them all and asks again (two each)."""
@@ -521,13 +521,13 @@ def _gotten(
 
 def _projected_reads(per_container: dict[str, list[str]]) -> Iterator[tuple[list[str], list[str]]]:
     """(containers, field paths) of the reads that fetch ``per_container``'s paths, run in parallel
-    (:meth:`_FirestoreSnapshot._got_in_parallel`): a container of months or years (``y…``, ``all``: the whole
-    vocabulary of each of its buckets, the largest reads) alone; month containers (windows and days: small
-    documents, where a query's own cost counts most) together while their paths stay under
-    :data:`MAX_PROJECTED_FIELDS` (and 30 containers, one ``in``); a container with more paths than that alone in
-    several reads. Measured on the emulator (bench.trends' data, medians): five years not aligned to days 292-306
-    -> 223-225 ms, one year 144-154 -> 108-117 ms, against one read of every container; a weekly series of a
-    year (12 month containers) as before."""
+    (:meth:`_FirestoreSnapshot._got_in_parallel`, one call each): a container of months or years (``y…``,
+    ``all``: the whole vocabulary of each of its buckets, the largest reads) alone; month containers (windows
+    and days: small documents) together while their paths stay under :data:`MAX_PROJECTED_FIELDS` (and 30
+    containers); a container with more paths than that alone in several reads. (Chosen when reads were
+    queries: five years not aligned to days 292-306 -> 223-225 ms against one query of every container. Read
+    by id, splitting one container's documents over more parallel calls measured no faster: 2026-12-02, a
+    year 20-21 ms in one call against 23-28 ms in calls of 3 documents.)"""
     containers: list[str] = []
     paths: list[str] = []
     for container, wanted in sorted(per_container.items()):
