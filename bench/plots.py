@@ -1,5 +1,5 @@
 """PNG plots of a run, drawn from its figures: each shape and skew against the limit beside it, and the
-default group's memory (PSS by kind of process) over its runs."""
+default group's memory (PSS by kind of process) over its runs; and the reads of a ``bench.trends`` run."""
 
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from bench.goals import END_TO_END, GROUP_PSS_MB
+
+TRENDS_P95_MS = 150
+"""Issue 16's goal for a top-entities read of any range (p95)."""
 
 
 def plot_file(date: str, name: str) -> str:
@@ -81,3 +84,34 @@ def _memory(shape: dict[str, Any]) -> Figure:
     axes.set_title(f"{shape['workers']} workers: the group's memory while busy")
     axes.legend(loc="lower right", fontsize=8)
     return figure
+
+
+def write_trends_plot(figures: dict[str, Any], run: str, path: Path) -> Path:
+    """The top-entities reads of a ``bench.trends`` run (its JSON figures; ``run``: when it ran): median and
+    p95 per range and sink, against the p95 goal."""
+    figure, axes = plt.subplots(figsize=(11, 4.5))
+    sinks = figures["sinks"]
+    questions = [
+        timing["question"]
+        for timing in next(iter(sinks.values()))["timings"]
+        if timing["question"].startswith("top 20 entities,")
+    ]
+    width = 0.8 / len(sinks)
+    for number, (sink, result) in enumerate(sinks.items()):
+        by = {timing["question"]: timing for timing in result["timings"]}
+        offsets = [position - 0.4 + width * (number + 0.5) for position in range(len(questions))]
+        p95 = axes.bar(offsets, [by[q]["p95_ms"] for q in questions], width, alpha=0.35, label=f"{sink}: p95")
+        axes.bar(
+            offsets, [by[q]["median_ms"] for q in questions], width, color=p95.patches[0].get_facecolor()[:3],
+            label=f"{sink}: median",
+        )  # fmt: skip
+    axes.axhline(TRENDS_P95_MS, color="red", linestyle="--", linewidth=1, label=f"goal: p95 <= {TRENDS_P95_MS} ms")
+    axes.set_xticks(range(len(questions)), [q[17:].replace(", ", "\n", 1) for q in questions], fontsize=8)
+    axes.set_ylabel("ms per read (the reader the read API calls)")
+    axes.set_title("Top 20 entities of one publication, by range (bench.trends)")
+    axes.legend(loc="upper left", fontsize=8)
+    figure.suptitle(f"{run} - {figures['machine']['cores']} cores", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
