@@ -8,6 +8,7 @@ the raw rows as it reads them (:class:`Row`), so every answer is made the same w
 
 import base64
 import binascii
+import heapq
 import json
 import unicodedata
 from abc import ABC, abstractmethod
@@ -329,9 +330,9 @@ def merged_forms(row: Row) -> list[MergedForm]:
 def top(rows: dict[str, Row], label: str | None, limit: int, view: View = View.RAW) -> list[EntityCount]:
     """Entities in :func:`common.sinks.base.rank_key` order (only ``label`` when given); ``limit=0``: all. In
     the aliased view, with what each merged, and without the rows that hold nothing."""
-    kept = [row for row in rows.values() if (label is None or row.label == label) and counted(row)]
-    kept.sort(key=lambda row: rank_key(row.mentions, row.text, row.label))
-    chosen = kept if limit == 0 else kept[:limit]
+    kept = {entity: row for entity, row in rows.items() if (label is None or row.label == label) and counted(row)}
+    chosen = sorted(_answer_of(kept, limit).values(), key=lambda row: rank_key(row.mentions, row.text, row.label))
+    chosen = chosen if limit == 0 else chosen[:limit]
     if view is View.RAW:
         return [
             EntityCount.model_construct(text=row.text, label=row.label, mentions=row.mentions, articles=row.articles)
@@ -350,7 +351,7 @@ def _answer_of(rows: dict[str, Row], limit: int) -> dict[str, Row]:
     than the ``limit``-th and all tied with it (their texts order them)."""
     if not limit or len(rows) <= limit:
         return rows
-    least = sorted((row.mentions for row in rows.values()), reverse=True)[limit - 1]
+    least = heapq.nlargest(limit, (row.mentions for row in rows.values()))[-1]
     return {entity: row for entity, row in rows.items() if row.mentions >= least}
 
 
