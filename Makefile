@@ -14,7 +14,8 @@ $(BIN)/python:
 
 # Exactly the locked versions, each checked against its hash; then the service packages themselves, editable
 # (the dev tooling, devservices/, loadtool/, bench/ and tests/, runs from the checkout).
-$(VENV)/.installed: requirements/dev.txt pyproject.toml | $(BIN)/python
+$(VENV)/.installed: requirements/pip.txt requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/pip.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
