@@ -388,23 +388,29 @@ class _FirestoreSnapshot(Snapshot):
             _add_buckets(fields, by_key, found)
         return found
 
-    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, int, dict[str, Row]]:
-        wanted = {bucket.key for bucket in buckets}
-        articles, undated, rows = 0, 0, dict[str, Row]()
+    def sums(self, pub_key: str, groups: Sequence[Sequence[Bucket]]) -> list[tuple[int, int, dict[str, Row]]]:
+        """Each stored bucket decoded straight into the sums of the groups that hold it: no row per bucket."""
+        in_groups: dict[str, list[int]] = {}
+        for number, group in enumerate(groups):
+            for bucket in group:
+                in_groups.setdefault(bucket.key, []).append(number)
+        articles, undated = [0] * len(groups), [0] * len(groups)
+        rows: list[dict[str, Row]] = [{} for _ in groups]
+        buckets = tuple(dict.fromkeys(bucket for group in groups for bucket in group))
         for fields in self._rollup_documents(pub_key, buckets, None):
             for bucket_key, count in fields["n"].map_value.fields.items() if "n" in fields else ():
-                if bucket_key in wanted:
-                    articles += count.integer_value
+                for number in in_groups.get(bucket_key, ()):
+                    articles[number] += count.integer_value
             for bucket_key, count in fields["u"].map_value.fields.items() if "u" in fields else ():
-                if bucket_key in wanted:
-                    undated += count.integer_value
+                for number in in_groups.get(bucket_key, ()):
+                    undated[number] += count.integer_value
             for bucket_key, entities in fields["e"].map_value.fields.items() if "e" in fields else ():
-                if bucket_key in wanted:
-                    _add_entries(entities, rows)
+                for number in in_groups.get(bucket_key, ()):
+                    _add_entries(entities, rows[number])
             for bucket_key, entities in fields["ae"].map_value.fields.items() if "ae" in fields else ():
-                if bucket_key in wanted:
-                    _add_changes(entities, rows)
-        return articles, undated, rows
+                for number in in_groups.get(bucket_key, ()):
+                    _add_changes(entities, rows[number])
+        return list(zip(articles, undated, rows, strict=True))
 
     def latest_spellings(
         self, pub_key: str, buckets: Sequence[Bucket], entities: dict[str, str]

@@ -196,10 +196,11 @@ class Snapshot(ABC):
     ) -> dict[Bucket, BucketRows]:
         """The publication's counts in ``buckets`` (only ``entity`` = (entity key, label) when given)."""
 
-    def merged(self, pub_key: str, buckets: Sequence[Bucket]) -> tuple[int, int, dict[str, Row]]:
-        """Articles, undated articles and entity counts of the publication summed over ``buckets`` (a store may
-        sum as it reads)."""
-        return merged(self.rollups(pub_key, buckets).values())
+    def sums(self, pub_key: str, groups: Sequence[Sequence[Bucket]]) -> list[tuple[int, int, dict[str, Row]]]:
+        """Articles, undated articles and entity counts of the publication summed over each group of buckets,
+        in one read (a bucket may be in several groups; a store may sum as it reads, without a row per bucket)."""
+        found = self.rollups(pub_key, tuple(dict.fromkeys(bucket for group in groups for bucket in group)))
+        return [merged(found[bucket] for bucket in group) for group in groups]
 
     def ranked(
         self, pub_key: str, signed: SignedCover, label: str | None, limit: int
@@ -214,25 +215,21 @@ class Snapshot(ABC):
         range's last days and windows, read with the margins (the same month as the margin after it), and
         for an entity not seen there from :meth:`latest_spellings`."""
         if not signed.less:
-            articles, undated, rows = self.merged(pub_key, signed.buckets)
+            ((articles, undated, rows),) = self.sums(pub_key, (signed.buckets,))
             return articles, undated, top(rows, label, limit, self.view)
         end = signed.tiles[-1].end
         last_month = bucket_at(Level.MONTH, end - 1, 1).start
         after = any(bucket.start >= end for bucket in signed.less)  # a margin that may hide spellings
         tail = tuple(b for b in signed.tiles if after and b.start >= last_month and b.level <= Level.DAY)
-        found = self.rollups(pub_key, tuple(dict.fromkeys((*signed.buckets, *signed.less, *tail))))
-        articles, undated, rows = merged(found[bucket] for bucket in signed.buckets)
-        for bucket in signed.less:
-            articles -= found[bucket].articles
-            undated -= found[bucket].undated_articles
-            for entity, margin in found[bucket].entities.items():
-                rows[entity].mentions -= margin.mentions
-                rows[entity].articles -= margin.articles
+        (articles, undated, rows), margins, (_, _, in_tail) = self.sums(pub_key, (signed.buckets, signed.less, tail))
+        articles -= margins[0]
+        undated -= margins[1]
+        for entity, margin in margins[2].items():
+            rows[entity].mentions -= margin.mentions
+            rows[entity].articles -= margin.articles
         shown = {entity: row for entity, row in rows.items() if row.mentions and (label is None or row.label == label)}
         hidden = {entity: row.label for entity, row in _answer_of(shown, limit).items() if row.seen >= end}
-        latest: dict[str, tuple[int, str]] = {}
-        for entity, row in (item for bucket in tail for item in found[bucket].entities.items()):
-            latest[entity] = max(latest.get(entity, (row.seen, row.text)), (row.seen, row.text))
+        latest = {entity: (row.seen, row.text) for entity, row in in_tail.items()}
         spellings = {entity: latest[entity] for entity in hidden if entity in latest}
         unseen = {entity: label for entity, label in hidden.items() if entity not in latest}
         spellings.update(self.latest_spellings(pub_key, signed.tiles, unseen) if unseen else {})
